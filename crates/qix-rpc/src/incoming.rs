@@ -1,0 +1,308 @@
+use serde::Serialize;
+
+use crate::error::raw_kind;
+use crate::members::{for_each_member, Seen};
+use crate::request::{check_version, read};
+use crate::{DecodeError, EngineError, Handle, RawValue, RequestId};
+
+/// A frame from the engine, classified (see the crate docs, "Classification").
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A frame with an `id`: the answer to a request.
+    Response(Response),
+    /// A frame without an `id` but with `params`: pushed by the engine or the proxy.
+    Notification(Notification),
+    /// Anything else: a plain message whose `change`/`close` arrays still apply.
+    Message(Changes),
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The id of the request it answers.
+    pub id: RequestId,
+    /// The `result`, or the engine's `error`.
+    pub body: ResponseBody,
+    /// `true` when the engine says the result holds JSON patches (the `delta` member).
+    pub delta: bool,
+    /// Handles the engine reports as changed or closed along with this response.
+    pub changes: Changes,
+}
+
+/// What a response carries.
+#[derive(Debug, Clone)]
+pub enum ResponseBody {
+    /// The `result` member, unparsed. A response with neither `result` nor `error` reads as a
+    /// `null` result.
+    Result(Box<RawValue>),
+    /// The `error` member.
+    Error(EngineError),
+}
+
+impl PartialEq for ResponseBody {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Result(a), Self::Result(b)) => a.get() == b.get(),
+            (Self::Error(a), Self::Error(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A notification such as `OnConnected` or the proxy's `OnSessionTimedOut`.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// The `method` member; enigma.js also delivers notifications without one.
+    pub method: Option<String>,
+    /// The `params` member, unparsed (never JSON `null`).
+    pub params: Box<RawValue>,
+}
+
+impl PartialEq for Notification {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method && self.params.get() == other.params.get()
+    }
+}
+
+/// The `change` and `close` arrays: handles whose object changed, and handles the engine closed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Handles of objects that changed.
+    pub change: Vec<Handle>,
+    /// Handles of objects the engine closed.
+    pub close: Vec<Handle>,
+}
+
+impl Changes {
+    /// True when both arrays are empty.
+    pub fn is_empty(&self) -> bool {
+        self.change.is_empty() && self.close.is_empty()
+    }
+}
+
+/// Decodes and classifies one text frame from the engine.
+///
+/// The frame is parsed once, member by member; the `result` and `params` members are copied out
+/// as raw JSON and not parsed further. Every other member is checked: `id` must be a non-negative integer
+/// (or `null`, read as absent), `change`/`close` arrays of 32-bit integers, `delta` a boolean,
+/// `method` a string, `error` an object with an integer `code` and string `parameter` and
+/// `message`, and `jsonrpc`, when present, `"2.0"`. `null` reads as absent for `id`, `method`,
+/// `params`, `delta`, `error`, `change` and `close` (for `result` it is the result). None of
+/// these may appear twice. Unknown members are skipped unread, repeats included, so a frame of
+/// many small unknown members costs no memory.
+pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
+    let mut seen = Seen::default();
+    let mut id = None;
+    let mut result = None;
+    let mut error = None;
+    let mut method = None;
+    let mut params = None;
+    let mut delta = false;
+    let mut changes = Changes::default();
+    for_each_member(text, |name, raw| {
+        match seen.known(&MEMBERS, name)? {
+            Some("jsonrpc") => check_version(raw)?,
+            Some("id") => {
+                id = read::<Option<RequestId>>(raw, "id", "a non-negative integer or null")?;
+            }
+            Some("result") => result = Some(raw),
+            Some("error") => error = read_error(raw)?,
+            Some("method") => method = read::<Option<String>>(raw, "method", "a string")?,
+            Some("params") => params = (raw.get() != "null").then_some(raw),
+            Some("delta") => {
+                delta = read::<Option<bool>>(raw, "delta", "a boolean")?.unwrap_or(false);
+            }
+            Some("change") => changes.change = read_handles(raw, "change")?,
+            Some("close") => changes.close = read_handles(raw, "close")?,
+            // Unknown members are skipped unread, repeats included: nothing depends on them.
+            Some(_) | None => {}
+        }
+        Ok(())
+    })?;
+    let incoming = match (id, result, error) {
+        (Some(_), Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
+        // Without an id nothing is answered, so `params` decides whatever else the frame holds;
+        // with an id, `params` alone (no `result`, no `error`) is a pushed message, not an answer.
+        (None, _, _) | (Some(_), None, None) if params.is_some() => {
+            Incoming::Notification(Notification {
+                method,
+                params: params.map(RawValue::to_owned).unwrap_or_else(null_raw),
+            })
+        }
+        (Some(id), Some(result), None) => Incoming::Response(Response {
+            id,
+            body: ResponseBody::Result(result.to_owned()),
+            delta,
+            changes,
+        }),
+        (Some(id), None, Some(error)) => Incoming::Response(Response {
+            id,
+            body: ResponseBody::Error(error),
+            delta,
+            changes,
+        }),
+        (Some(id), None, None) => Incoming::Response(Response {
+            id,
+            body: ResponseBody::Result(null_raw()),
+            delta,
+            changes,
+        }),
+        (None, _, _) => Incoming::Message(changes),
+    };
+    Ok(incoming)
+}
+
+/// The members [`decode`] reads; the others are ignored.
+const MEMBERS: [&str; 9] = [
+    "jsonrpc", "id", "result", "error", "method", "params", "delta", "change", "close",
+];
+
+const ERROR_SHAPE: &str = "an object {code: integer, parameter: string, message: string}";
+
+fn read_error(raw: &RawValue) -> Result<Option<EngineError>, DecodeError> {
+    match raw_kind(raw.get()) {
+        "null" => Ok(None),
+        // A derived struct also reads from an array (`[2, "p", "m"]`, even `[]`): not an error object.
+        "an object" => read::<EngineError>(raw, "error", ERROR_SHAPE).map(Some),
+        _ => Err(DecodeError::BadMember {
+            member: "error",
+            expected: ERROR_SHAPE,
+        }),
+    }
+}
+
+fn read_handles(raw: &RawValue, member: &'static str) -> Result<Vec<Handle>, DecodeError> {
+    Ok(
+        read::<Option<Vec<Handle>>>(raw, member, "an array of 32-bit integers")?
+            .unwrap_or_default(),
+    )
+}
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable_null())
+}
+
+#[cold]
+fn unreachable_null() -> Box<RawValue> {
+    // `null` is valid JSON; this path exists only so decoding never panics.
+    serde_json::value::to_raw_value(&()).unwrap_or_else(|_| Box::<RawValue>::default())
+}
+
+#[derive(Serialize)]
+struct WireFrame<'a> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<RequestId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a EngineError>,
+    #[serde(skip_serializing_if = "is_false")]
+    delta: bool,
+    #[serde(skip_serializing_if = "<[Handle]>::is_empty")]
+    change: &'a [Handle],
+    #[serde(skip_serializing_if = "<[Handle]>::is_empty")]
+    close: &'a [Handle],
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl WireFrame<'_> {
+    fn to_text(&self) -> String {
+        // Every member is already JSON or a plain number or string: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+const EMPTY: WireFrame<'static> = WireFrame {
+    jsonrpc: "2.0",
+    id: None,
+    method: None,
+    params: None,
+    result: None,
+    error: None,
+    delta: false,
+    change: &[],
+    close: &[],
+};
+
+impl Response {
+    /// A successful response with no `change`/`close` arrays.
+    pub fn result(id: RequestId, result: Box<RawValue>) -> Self {
+        Self {
+            id,
+            body: ResponseBody::Result(result),
+            delta: false,
+            changes: Changes::default(),
+        }
+    }
+
+    /// An error response with no `change`/`close` arrays.
+    pub fn error(id: RequestId, error: EngineError) -> Self {
+        Self {
+            id,
+            body: ResponseBody::Error(error),
+            delta: false,
+            changes: Changes::default(),
+        }
+    }
+
+    /// The response as one line of JSON text, as the engine writes it.
+    pub fn encode(&self) -> String {
+        let (result, error) = match &self.body {
+            ResponseBody::Result(raw) => (Some(&**raw), None),
+            ResponseBody::Error(error) => (None, Some(error)),
+        };
+        WireFrame {
+            id: Some(self.id),
+            result,
+            error,
+            delta: self.delta,
+            change: &self.changes.change,
+            close: &self.changes.close,
+            ..EMPTY
+        }
+        .to_text()
+    }
+}
+
+impl Notification {
+    /// The notification as one line of JSON text (no `id`).
+    pub fn encode(&self) -> String {
+        WireFrame {
+            method: self.method.as_deref(),
+            params: Some(&self.params),
+            ..EMPTY
+        }
+        .to_text()
+    }
+}
+
+impl Changes {
+    /// A plain message carrying only these arrays, as the engine pushes it.
+    pub fn encode(&self) -> String {
+        WireFrame {
+            change: &self.change,
+            close: &self.close,
+            ..EMPTY
+        }
+        .to_text()
+    }
+}
+
+impl Incoming {
+    /// The frame as one line of JSON text; [`decode`] gives back an equal value.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Response(response) => response.encode(),
+            Self::Notification(notification) => notification.encode(),
+            Self::Message(changes) => changes.encode(),
+        }
+    }
+}
