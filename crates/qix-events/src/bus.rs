@@ -1,0 +1,436 @@
+//! The bus, its subscriptions and what they deliver.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
+
+use futures_util::stream::{FusedStream, Stream};
+
+use crate::listener::{self, ListenError, ListenerGuard};
+use crate::queue::Queue;
+use crate::Topic;
+
+/// Queue bound per subscriber and per listener used by [`Bus::new`].
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// One item of a [`Subscription`] or one call of a listener.
+pub enum Delivery<E> {
+    /// A published event; every matching subscriber holds the same `Arc`.
+    Event(Arc<E>),
+    /// The queue was full and this many of the subscriber's events, the ones that would have
+    /// come right here, were dropped. Deliveries go on with the events that follow them.
+    Lagged {
+        /// How many events were dropped; at least 1.
+        missed: u64,
+    },
+}
+
+impl<E> Delivery<E> {
+    /// The event, or `None` for a lag marker.
+    pub fn event(&self) -> Option<&Arc<E>> {
+        match self {
+            Delivery::Event(event) => Some(event),
+            Delivery::Lagged { .. } => None,
+        }
+    }
+
+    /// The event, or `None` for a lag marker.
+    pub fn into_event(self) -> Option<Arc<E>> {
+        match self {
+            Delivery::Event(event) => Some(event),
+            Delivery::Lagged { .. } => None,
+        }
+    }
+}
+
+impl<E> Clone for Delivery<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Delivery::Event(event) => Delivery::Event(Arc::clone(event)),
+            Delivery::Lagged { missed } => Delivery::Lagged { missed: *missed },
+        }
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Delivery<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delivery::Event(event) => f.debug_tuple("Event").field(event).finish(),
+            Delivery::Lagged { missed } => {
+                f.debug_struct("Lagged").field("missed", missed).finish()
+            }
+        }
+    }
+}
+
+/// A publish/subscribe bus for events of type `E`, addressed by kind and optional name.
+///
+/// Cloning gives another handle to the same bus. When the last handle is dropped the bus
+/// closes as with [`Bus::close`].
+///
+/// # Delivery
+///
+/// Every subscriber and every listener has its own queue of at most `capacity` events; topics
+/// are matched when an event is published, so only the queues of matching subscribers fill up.
+/// When a queue is full the **oldest** queued event is dropped to make room (as tokio's
+/// `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
+/// dropped, at the place where they were, followed by the newer events it still holds. Every
+/// event a subscriber receives comes in publish order.
+///
+/// # The publisher never waits
+///
+/// Publishing appends to queues under short internal locks that are never held across a
+/// callback, an `.await` or a consumer's code, so a subscriber that stops reading or a slow
+/// listener cannot hold the publisher up.
+pub struct Bus<E> {
+    shared: Arc<Shared<E>>,
+}
+
+pub(crate) struct Shared<E> {
+    capacity: usize,
+    state: Mutex<State<E>>,
+    listener_panics: Arc<AtomicU64>,
+}
+
+struct State<E> {
+    closed: bool,
+    next_id: u64,
+    entries: Vec<Entry<E>>,
+}
+
+struct Entry<E> {
+    id: u64,
+    topics: Arc<[Topic]>,
+    queue: Arc<Queue<E>>,
+}
+
+impl<E> Entry<E> {
+    fn matches(&self, kind: &str, name: Option<&str>) -> bool {
+        self.topics.iter().any(|topic| topic.matches(kind, name))
+    }
+}
+
+impl<E> Shared<E> {
+    // Every update of the state is a single push, remove or flag write, so a lock poisoned by
+    // a panic elsewhere (an event's Drop, a waker) still guards a consistent state.
+    fn lock(&self) -> MutexGuard<'_, State<E>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(&self, topics: Arc<[Topic]>) -> (u64, Arc<Queue<E>>) {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        let queue = Arc::new(Queue::new(self.capacity, state.closed));
+        if !state.closed {
+            state.entries.push(Entry {
+                id,
+                topics,
+                queue: Arc::clone(&queue),
+            });
+        }
+        (id, queue)
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        let removed = {
+            let mut state = self.lock();
+            let at = state.entries.iter().position(|entry| entry.id == id);
+            at.map(|at| state.entries.swap_remove(at))
+        };
+        drop(removed);
+    }
+
+    fn close(&self) {
+        let entries = {
+            let mut state = self.lock();
+            state.closed = true;
+            std::mem::take(&mut state.entries)
+        };
+        for entry in &entries {
+            entry.queue.close();
+        }
+    }
+}
+
+impl<E> Drop for Shared<E> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<E: Send + Sync + 'static> Bus<E> {
+    /// A bus whose subscribers and listeners each queue up to [`DEFAULT_CAPACITY`] (1024)
+    /// events.
+    pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A bus whose subscribers and listeners each queue up to `capacity` events.
+    ///
+    /// # Panics
+    ///
+    /// When `capacity` is 0: a queue must hold at least the event it is handing out.
+    pub fn with_capacity(capacity: usize) -> Self {
+        assert!(
+            capacity >= 1,
+            "qix-events: a bus queue capacity must be at least 1"
+        );
+        Bus {
+            shared: Arc::new(Shared {
+                capacity,
+                state: Mutex::new(State {
+                    closed: false,
+                    next_id: 0,
+                    entries: Vec::new(),
+                }),
+                listener_panics: Arc::new(AtomicU64::new(0)),
+            }),
+        }
+    }
+
+    /// The queue bound of each subscriber and listener.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// True when at least one live subscriber or listener matches `(kind, name)`.
+    /// Allocation-free; false once the bus is closed.
+    pub fn is_listened(&self, kind: &str, name: Option<&str>) -> bool {
+        let state = self.shared.lock();
+        state.entries.iter().any(|entry| entry.matches(kind, name))
+    }
+
+    /// Publishes the event that `build` makes, calling `build` only when someone matches.
+    ///
+    /// Each matching subscriber and listener gets the same `Arc` once, however many of its
+    /// topics match. Never blocks and never awaits. `build` runs outside the bus's locks, so it
+    /// may use the bus; a subscriber added while it runs may or may not get the event.
+    pub fn publish_with(&self, kind: &str, name: Option<&str>, build: impl FnOnce() -> E) {
+        if !self.is_listened(kind, name) {
+            return;
+        }
+        let event = Arc::new(build());
+        let state = self.shared.lock();
+        for entry in state.entries.iter().filter(|e| e.matches(kind, name)) {
+            entry.queue.push(Arc::clone(&event));
+        }
+    }
+
+    /// Publishes an event already built; see [`Bus::publish_with`] to skip building it when
+    /// nobody listens.
+    pub fn publish(&self, kind: &str, name: Option<&str>, event: E) {
+        self.publish_with(kind, name, || event);
+    }
+
+    /// A stream of the events matching `topic`, from now on.
+    ///
+    /// Dropping the subscription unsubscribes. On a closed bus the stream has already ended.
+    pub fn subscribe(&self, topic: Topic) -> Subscription<E> {
+        self.subscribe_many([topic])
+    }
+
+    /// A stream of the events matching any of `topics`; an event matching several of them is
+    /// delivered once. With no topics the stream receives nothing until the bus closes.
+    pub fn subscribe_many(&self, topics: impl IntoIterator<Item = Topic>) -> Subscription<E> {
+        let topics: Arc<[Topic]> = topics.into_iter().collect();
+        let (id, queue) = self.shared.register(Arc::clone(&topics));
+        Subscription {
+            id,
+            topics,
+            queue,
+            bus: Arc::downgrade(&self.shared),
+            finished: false,
+        }
+    }
+
+    /// Calls `listener` with every delivery matching `topic`, on a tokio task of its own.
+    ///
+    /// The listener has its own queue, bounded like a subscription's, so a slow listener is
+    /// told it lagged ([`Delivery::Lagged`]) instead of slowing anyone down. A listener that
+    /// panics is removed: it is not called again, the panic is logged with `tracing::error!`
+    /// and counted in [`Bus::listener_panics`] and [`ListenerGuard::has_panicked`], and other
+    /// listeners and subscribers are untouched. Dropping the guard removes the listener (a call
+    /// already running finishes). When the bus closes the listener gets what it had queued,
+    /// then stops. On a closed bus the listener is never called.
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError::NoRuntime`] when called outside a tokio runtime.
+    pub fn on<F>(&self, topic: Topic, listener: F) -> Result<ListenerGuard, ListenError>
+    where
+        F: Fn(Delivery<E>) + Send + 'static,
+    {
+        self.on_many([topic], listener)
+    }
+
+    /// Like [`Bus::on`] for several topics; an event matching several of them is delivered
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`ListenError::NoRuntime`] when called outside a tokio runtime.
+    pub fn on_many<F>(
+        &self,
+        topics: impl IntoIterator<Item = Topic>,
+        listener: F,
+    ) -> Result<ListenerGuard, ListenError>
+    where
+        F: Fn(Delivery<E>) + Send + 'static,
+    {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ListenError::NoRuntime)?;
+        let subscription = self.subscribe_many(topics);
+        Ok(listener::spawn(
+            &runtime,
+            subscription,
+            listener,
+            Arc::clone(&self.shared.listener_panics),
+        ))
+    }
+
+    /// How many listeners of this bus have panicked (and so were removed).
+    pub fn listener_panics(&self) -> u64 {
+        self.shared.listener_panics.load(Ordering::Acquire)
+    }
+
+    /// Closes the bus: every subscription yields what it holds, then ends; every listener is
+    /// called with what it holds, then stops. Later publishes are dropped without building the
+    /// event, later subscriptions have already ended, later listeners are never called.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// True once [`Bus::close`] has been called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+}
+
+impl<E: Send + Sync + 'static> Default for Bus<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> Clone for Bus<E> {
+    fn clone(&self) -> Self {
+        Bus {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<E> fmt::Debug for Bus<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Bus")
+            .field("capacity", &self.shared.capacity)
+            .field("receivers", &state.entries.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+/// The events of one or more topics, as a [`Stream`] of [`Delivery`].
+///
+/// Created by [`Bus::subscribe`]. Dropping it unsubscribes. The stream ends (yields `None`)
+/// once the bus is closed or dropped and everything queued has been delivered.
+pub struct Subscription<E> {
+    id: u64,
+    topics: Arc<[Topic]>,
+    queue: Arc<Queue<E>>,
+    bus: Weak<Shared<E>>,
+    finished: bool,
+}
+
+impl<E> Subscription<E> {
+    /// The topics this subscription receives.
+    pub fn topics(&self) -> &[Topic] {
+        &self.topics
+    }
+
+    pub(crate) fn detach_parts(&self) -> (u64, Arc<Queue<E>>, Weak<Shared<E>>) {
+        (self.id, Arc::clone(&self.queue), Weak::clone(&self.bus))
+    }
+}
+
+impl<E> Stream for Subscription<E> {
+    type Item = Delivery<E>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let next = self.queue.poll_next(cx);
+        if let Poll::Ready(None) = next {
+            self.finished = true;
+        }
+        next
+    }
+}
+
+impl<E> FusedStream for Subscription<E> {
+    fn is_terminated(&self) -> bool {
+        self.finished || self.queue.is_finished()
+    }
+}
+
+impl<E> Drop for Subscription<E> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.bus.upgrade() {
+            shared.unregister(self.id);
+        }
+    }
+}
+
+impl<E> fmt::Debug for Subscription<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topics", &self.topics)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::{FutureExt, StreamExt};
+
+    fn topic(s: &str) -> Topic {
+        Topic::parse(s).unwrap()
+    }
+
+    #[test]
+    fn queue_memory_stays_within_capacity_whatever_the_publish_rate() {
+        let bus: Bus<u64> = Bus::with_capacity(8);
+        let mut sub = bus.subscribe(topic("traffic:*"));
+        for i in 0..10_000u64 {
+            bus.publish("traffic", Some("sent"), i);
+            assert!(sub.queue.len() <= 8);
+        }
+        assert_eq!(sub.queue.len(), 8);
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Lagged { missed: 9_992 }))
+        ));
+    }
+
+    #[test]
+    fn is_terminated_tracks_close_and_drain() {
+        let bus: Bus<u64> = Bus::new();
+        let mut sub = bus.subscribe(topic("a"));
+        bus.publish("a", None, 1);
+        assert!(!sub.is_terminated());
+        bus.close();
+        assert!(!sub.is_terminated());
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Event(_)))
+        ));
+        assert!(sub.is_terminated());
+        assert!(matches!(sub.next().now_or_never(), Some(None)));
+    }
+}

@@ -1,0 +1,124 @@
+//! One bounded queue per subscriber or listener.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::Delivery;
+
+/// A drop-oldest ring of events plus the count of events dropped since the last delivery.
+///
+/// Dropped events are always the ones just before the current front (the oldest are dropped,
+/// and only while nothing has been taken since), so reporting the count before the front puts
+/// the lag marker exactly where the events went missing.
+pub(crate) struct Queue<E> {
+    capacity: usize,
+    inner: Mutex<Inner<E>>,
+}
+
+struct Inner<E> {
+    items: VecDeque<Arc<E>>,
+    missed: u64,
+    /// No more pushes; the stream ends once `items` and `missed` are drained.
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+impl<E> Queue<E> {
+    pub(crate) fn new(capacity: usize, closed: bool) -> Self {
+        Queue {
+            capacity,
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                missed: 0,
+                closed,
+                waker: None,
+            }),
+        }
+    }
+
+    // Nothing holding this lock can leave the queue half-updated, so a poisoned lock (a panic
+    // in a waker or in an event's Drop elsewhere) still guards a consistent queue.
+    fn lock(&self) -> MutexGuard<'_, Inner<E>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Never waits on the consumer: a full queue drops its oldest event instead.
+    pub(crate) fn push(&self, event: Arc<E>) {
+        let (evicted, waker) = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return;
+            }
+            let evicted = if inner.items.len() >= self.capacity {
+                inner.missed = inner.missed.saturating_add(1);
+                inner.items.pop_front()
+            } else {
+                None
+            };
+            inner.items.push_back(event);
+            (evicted, inner.waker.take())
+        };
+        // The evicted event may be the last reference; its Drop runs outside the lock.
+        drop(evicted);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Stops accepting events; what is queued is still delivered.
+    pub(crate) fn close(&self) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Stops accepting events and throws away what is queued.
+    pub(crate) fn cancel(&self) {
+        let (discarded, waker) = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.missed = 0;
+            (std::mem::take(&mut inner.items), inner.waker.take())
+        };
+        drop(discarded);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Delivery<E>>> {
+        let mut inner = self.lock();
+        if inner.missed > 0 {
+            let missed = std::mem::take(&mut inner.missed);
+            return Poll::Ready(Some(Delivery::Lagged { missed }));
+        }
+        if let Some(event) = inner.items.pop_front() {
+            return Poll::Ready(Some(Delivery::Event(event)));
+        }
+        if inner.closed {
+            return Poll::Ready(None);
+        }
+        match &inner.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// True once the queue is closed and fully drained.
+    pub(crate) fn is_finished(&self) -> bool {
+        let inner = self.lock();
+        inner.closed && inner.missed == 0 && inner.items.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+}
