@@ -1,0 +1,251 @@
+//! A guided tour of a qix session, printing every event as it happens.
+//!
+//! ```sh
+//! cargo run --example tour                          # against a mock engine started in-process
+//! cargo run --example tour -- --url ws://host:9076/app/engineData [--app my.qvf]
+//! ```
+
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use qix::{Direction, Session, SessionEvent, Stream};
+use qix_mock::{MockApp, MockConfig, MockConnection, MockEngine};
+use serde_json::json;
+
+type Events = Stream<SessionEvent>;
+
+#[tokio::main]
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("\ntour failed: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse()?;
+    // The mock engine lives as long as the tour; with --url there is none.
+    let engine = match &args.url {
+        Some(_) => None,
+        None => {
+            let config = MockConfig::new().app(MockApp::new("tour.qvf").object(
+                "sheet-1",
+                "sheet",
+                json!({"title": "Overview"}),
+            ));
+            Some(MockEngine::start_with(config).await?)
+        }
+    };
+    let (url, app) = match (&engine, args.url) {
+        // ttl/30: the engine keeps the session 30 s after its socket goes, so resume re-attaches.
+        (Some(engine), _) => (
+            engine.url("/app/tour.qvf/ttl/30"),
+            Some("tour.qvf".to_owned()),
+        ),
+        (None, Some(url)) => (url, args.app),
+        (None, None) => unreachable!("either a mock engine or --url"),
+    };
+
+    step(&format!("a session for {url}, with suspend_on_close(true)"));
+    let session = Session::builder(&url)
+        .suspend_on_close(true)
+        .on_connected_timeout(Duration::from_secs(5))
+        .build()?;
+    let mut events = subscribe_all(&session)?;
+
+    step("open(): connect and get the Global object");
+    let global = session.open().await?;
+    println!("  Global: handle {}, id {:?}", global.handle(), global.id());
+    let mut connections = Connections(engine.as_ref());
+    connections.skip().await;
+    show(&mut events, Some("notification:OnConnected")).await;
+
+    step("a call: Global.EngineVersion()");
+    let version = global.call("EngineVersion", json!([])).await?;
+    println!("  result: {version}");
+    show(&mut events, None).await;
+
+    let mut sheet = None;
+    if let Some(app) = &app {
+        step(&format!("OpenDoc({app:?}), then GetObject(\"sheet-1\")"));
+        let doc = global.call_object("OpenDoc", json!([app])).await?;
+        println!("  Doc: handle {}", doc.handle());
+        if engine.is_some() {
+            let object = doc.call_object("GetObject", json!(["sheet-1"])).await?;
+            println!(
+                "  GenericObject {:?}: handle {}",
+                object.id(),
+                object.handle()
+            );
+            sheet = Some(object);
+        }
+        show(&mut events, None).await;
+    }
+
+    step("suspend(): close the socket with 4000, keep the objects");
+    session.suspend().await?;
+    show(&mut events, None).await;
+    match global.call("EngineVersion", json!([])).await {
+        Err(error) => println!(
+            "  a call while suspended fails: {error} (code {})",
+            error.code()
+        ),
+        Ok(_) => println!("  a call while suspended unexpectedly succeeded"),
+    }
+
+    step("resume(true): reconnect, re-attach to the same engine session, restore the objects");
+    let sheet_changes = sheet
+        .as_ref()
+        .map(|sheet| sheet.subscribe("changed"))
+        .transpose()?;
+    session.resume(true).await?;
+    show(&mut events, None).await;
+    if let (Some(sheet), Some(mut changes)) = (&sheet, sheet_changes) {
+        if let Some(Some(_)) = changes.next().now_or_never() {
+            println!(
+                "  [changed] on sheet-1: the same Object now has handle {}",
+                sheet.handle()
+            );
+        }
+    }
+
+    if let Some(connection) = connections.skip().await {
+        step("the network drops (the engine's TCP connection dies without a close frame)");
+        connection.drop_tcp();
+        show(&mut events, Some("suspended")).await;
+
+        step("resume(true) again");
+        session.resume(true).await?;
+        show(&mut events, None).await;
+    }
+
+    step("close(): close with 1000, every object and the session emit closed");
+    session.close().await?;
+    show(&mut events, Some("closed")).await;
+    println!("\nThat is the whole session lifecycle. See the README for the event table.");
+    Ok(())
+}
+
+/// The mock engine's sockets, in the order the session opened them.
+struct Connections<'a>(Option<&'a MockEngine>);
+
+impl Connections<'_> {
+    /// The next socket the session opened, when there is a mock engine to ask.
+    async fn skip(&mut self) -> Option<MockConnection> {
+        let engine = self.0?;
+        tokio::time::timeout(Duration::from_secs(5), engine.next_connection())
+            .await
+            .ok()
+    }
+}
+
+/// Every session topic in one stream, so events print in the order they happened.
+fn subscribe_all(session: &Session) -> Result<Events, qix::Error> {
+    session.subscribe_many([
+        "opened",
+        "closed",
+        "notification:*",
+        "socket-error",
+        "suspended",
+        "resumed",
+        "traffic:*",
+    ])
+}
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+/// Prints the events that have happened; with `until`, first waits (up to 5 s) for that topic.
+async fn show(events: &mut Events, until: Option<&str>) {
+    if let Some(topic) = until {
+        let wait = async {
+            while let Some(event) = events.next().await {
+                let done = topic_of(&event) == topic;
+                print_event(&event);
+                if done {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .is_err()
+        {
+            println!("  (no {topic} event within 5 s)");
+        }
+    }
+    while let Some(Some(event)) = events.next().now_or_never() {
+        print_event(&event);
+    }
+}
+
+fn topic_of(event: &SessionEvent) -> String {
+    match event {
+        SessionEvent::Opened => "opened".into(),
+        SessionEvent::Closed(_) => "closed".into(),
+        SessionEvent::Notification { method, .. } => format!("notification:{method}"),
+        SessionEvent::SocketError(_) => "socket-error".into(),
+        SessionEvent::Suspended { .. } => "suspended".into(),
+        SessionEvent::Resumed => "resumed".into(),
+        SessionEvent::Traffic(traffic) => format!("traffic:{}", traffic.direction()),
+        _ => "other".into(),
+    }
+}
+
+fn print_event(event: &SessionEvent) {
+    let detail = match event {
+        SessionEvent::Closed(close) => format!("code {}, reason {:?}", close.code, close.reason),
+        SessionEvent::Notification { params, .. } => params.to_string(),
+        SessionEvent::SocketError(error) => error.to_string(),
+        SessionEvent::Suspended {
+            initiator,
+            code,
+            reason,
+        } => format!("initiator {initiator:?}, code {code}, reason {reason:?}"),
+        SessionEvent::Traffic(traffic) => {
+            let arrow = match traffic.direction() {
+                Direction::Sent => "->",
+                Direction::Received => "<-",
+            };
+            format!("{arrow} {}", shorten(traffic.text(), 100))
+        }
+        SessionEvent::Lagged { missed } => format!("missed {missed} events"),
+        _ => String::new(),
+    };
+    println!("  [{}] {detail}", topic_of(event));
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+struct Args {
+    url: Option<String>,
+    app: Option<String>,
+}
+
+impl Args {
+    fn parse() -> Result<Self, String> {
+        let mut args = std::env::args().skip(1);
+        let mut parsed = Self {
+            url: None,
+            app: None,
+        };
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--url" => parsed.url = Some(args.next().ok_or("--url needs a value")?),
+                "--app" => parsed.app = Some(args.next().ok_or("--app needs a value")?),
+                "-h" | "--help" => {
+                    println!("usage: cargo run --example tour [-- --url ws://host:port/app/<app> [--app <doc to open>]]");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other:?}; try --help")),
+            }
+        }
+        Ok(parsed)
+    }
+}

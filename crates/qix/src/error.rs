@@ -1,0 +1,146 @@
+//! The one error type of the facade, with the enigma.js error codes.
+
+use std::sync::Arc;
+
+use qix_session::{Failure, NotConnectedReason, State};
+
+pub use qix_rpc::EngineError;
+pub use qix_transport::TransportError;
+
+use crate::CloseEvent;
+
+/// Everything that can go wrong with a session, a call or a subscription.
+///
+/// [`code`](Error::code) gives the enigma.js code where enigma.js has one, so code ported from
+/// JavaScript can keep its checks.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// -1: the session has no socket ("Not connected"), or the socket closed ("Socket closed")
+    /// or failed ("Socket error") while the call was pending.
+    #[error("{}{}", reason.message(), close.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    NotConnected {
+        /// Which of the three situations.
+        reason: NotConnectedReason,
+        /// The close event, when there is one.
+        close: Option<CloseEvent>,
+    },
+    /// -2: the engine answered an object request with `qHandle: null, qType: null`.
+    #[error("Object not found")]
+    ObjectNotFound,
+    /// -11: the session is suspended (or suspending, or resuming).
+    #[error("Session suspended")]
+    SessionSuspended,
+    /// -12: `resume(true)` found a new engine session (`SESSION_CREATED`).
+    #[error("Not attached: the engine created a new session (SESSION_CREATED)")]
+    SessionNotAttached,
+    /// The engine answered with an error; [`code`](Error::code) is the engine's code.
+    #[error(transparent)]
+    Engine(EngineError),
+    /// The connection could not be opened, or the transport failed. With the WebSocket
+    /// transport the error is a [`TransportError`] ([`Error::transport_error`]); a handshake
+    /// refused with an HTTP status keeps it ([`Error::http_status`]).
+    #[error("transport: {0}")]
+    Transport(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// A frame from the engine could not be decoded (reported as `socket-error`; the frame is
+    /// dropped and the session goes on).
+    #[error("bad frame from the engine: {0}")]
+    Protocol(qix_rpc::DecodeError),
+    /// `OnConnected` reported a state that is an error (`SESSION_ERROR_*`).
+    #[error("the engine refused the session: OnConnected qSessionState {state}")]
+    SessionState {
+        /// The `qSessionState` value.
+        state: String,
+    },
+    /// The operation is not allowed in the session's current state (e.g. `resume` on a session
+    /// that is not suspended).
+    #[error("cannot {operation} a session that is {state:?}")]
+    InvalidState {
+        /// What was attempted.
+        operation: &'static str,
+        /// The state it was attempted in.
+        state: State,
+    },
+    /// The object was closed (by the engine, by `close`, or because a resume could not restore
+    /// it); make a new one.
+    #[error("the object was closed")]
+    ObjectClosed,
+    /// The engine's answer does not have the shape the call needs.
+    #[error("unexpected response: {0}")]
+    BadResponse(String),
+    /// The call's parameters are neither a JSON array nor an object.
+    #[error("invalid params: {0}")]
+    InvalidParams(#[from] qix_rpc::ParamsError),
+    /// The result could not be turned into the requested type.
+    #[error("the result does not fit the requested type: {0}")]
+    ResultType(Arc<serde_json::Error>),
+    /// `subscribe` or `on` was given a topic that does not exist.
+    #[error("unknown topic {topic:?}; known topics: {known}")]
+    UnknownTopic {
+        /// The topic given.
+        topic: String,
+        /// The topics that exist, for the message.
+        known: &'static str,
+    },
+    /// A builder setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The session's driver task is gone (its runtime shut down, or every `Session` handle was
+    /// dropped while an `Object` was still in use).
+    #[error("the session is gone: its driver task has stopped")]
+    SessionGone,
+    /// No tokio runtime is running where the session or a listener was created.
+    #[error("no tokio runtime: create sessions and listeners inside a tokio runtime")]
+    NoRuntime,
+}
+
+impl Error {
+    /// The enigma.js error code: -1 `NOT_CONNECTED` (also for transport failures), -2
+    /// `OBJECT_NOT_FOUND`, -11 `SESSION_SUSPENDED`, -12 `SESSION_NOT_ATTACHED`, the engine's own
+    /// code for engine errors. Errors enigma.js never produced (invalid state, bad input, unknown
+    /// topic, ...) have code 0: match on the variant for those.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::NotConnected { .. } | Self::Transport(_) => -1,
+            Self::ObjectNotFound => -2,
+            Self::SessionSuspended => -11,
+            Self::SessionNotAttached => -12,
+            Self::Engine(error) => error.code,
+            _ => 0,
+        }
+    }
+
+    /// The HTTP status of a refused handshake (401, 403, 404, ...), when that is what failed.
+    pub fn http_status(&self) -> Option<u16> {
+        self.transport_error().and_then(TransportError::http_status)
+    }
+
+    /// The transport's error, when this is a failure of qix's own transports.
+    pub fn transport_error(&self) -> Option<&TransportError> {
+        match self {
+            Self::Transport(error) => error.downcast_ref::<TransportError>(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_failure(failure: Failure) -> Self {
+        match failure {
+            Failure::NotConnected { reason, close } => Self::NotConnected { reason, close },
+            Failure::ObjectNotFound => Self::ObjectNotFound,
+            Failure::SessionSuspended => Self::SessionSuspended,
+            Failure::SessionNotAttached => Self::SessionNotAttached,
+            Failure::Engine(error) => Self::Engine(error),
+            Failure::ConnectFailed(cause) => Self::from_cause(&cause),
+            Failure::SessionState { state } => Self::SessionState { state },
+            Failure::InvalidState { operation, state } => Self::InvalidState { operation, state },
+            Failure::ObjectClosed => Self::ObjectClosed,
+            Failure::BadResponse(what) => Self::BadResponse(what),
+            // `Failure` is non-exhaustive; a variant added later still reaches the user whole.
+            other => Self::BadResponse(other.to_string()),
+        }
+    }
+
+    pub(crate) fn from_cause(cause: &qix_session::Cause) -> Self {
+        Self::Transport(cause.as_arc().clone())
+    }
+}

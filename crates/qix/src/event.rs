@@ -1,0 +1,180 @@
+//! The events a session and its objects emit, and the topics to listen to them by.
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use qix_session::{CloseEvent, Initiator};
+
+use crate::Error;
+
+/// An event of a [`Session`](crate::Session), as delivered by
+/// [`Session::subscribe`](crate::Session::subscribe) and [`Session::on`](crate::Session::on).
+///
+/// | topic | variant | when |
+/// |---|---|---|
+/// | `opened` | [`Opened`](Self::Opened) | `open()` connected (not on resume) |
+/// | `closed` | [`Closed`](Self::Closed) | the session closed: by `close()`, or by a close it did not ask for without `suspend_on_close` |
+/// | `notification:<Method>`, `notification:*` | [`Notification`](Self::Notification) | the engine or proxy pushed a notification (`OnConnected`, `OnSessionTimedOut`, ...) |
+/// | `socket-error` | [`SocketError`](Self::SocketError) | the transport failed or sent a frame that is not a JSON-RPC object (not while suspended) |
+/// | `suspended` | [`Suspended`](Self::Suspended) | `suspend()` completed (manual) or the socket closed with `suspend_on_close` (network) |
+/// | `resumed` | [`Resumed`](Self::Resumed) | `resume()` restored the session |
+/// | `traffic:sent`, `traffic:received`, `traffic:*` | [`Traffic`](Self::Traffic) | a frame was written or read |
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The session opened.
+    Opened,
+    /// The session closed, with the close event.
+    Closed(CloseEvent),
+    /// A notification.
+    Notification {
+        /// The notification's method (empty when the frame had none).
+        method: String,
+        /// Its params.
+        params: serde_json::Value,
+    },
+    /// A socket or protocol error; the session goes on unless a close follows.
+    SocketError(Arc<Error>),
+    /// The session was suspended.
+    Suspended {
+        /// Manual (`suspend()`) or network (an unasked close with `suspend_on_close`).
+        initiator: Initiator,
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// The session was resumed.
+    Resumed,
+    /// A frame went out or came in.
+    Traffic(Traffic),
+    /// This subscriber fell behind and missed `missed` events; the ones after it follow.
+    Lagged {
+        /// How many events were dropped for this subscriber.
+        missed: u64,
+    },
+}
+
+/// An event of an [`Object`](crate::Object): `changed`, `closed`, `traffic:*`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ObjectEvent {
+    /// `changed`: the engine says the object changed (or a resume gave it a new handle).
+    Changed,
+    /// `closed`: the object is gone; no event follows.
+    Closed,
+    /// `traffic:sent`, `traffic:received`: a frame about this object.
+    Traffic(Traffic),
+    /// This subscriber fell behind and missed `missed` events.
+    Lagged {
+        /// How many events were dropped for this subscriber.
+        missed: u64,
+    },
+}
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Written to the engine.
+    Sent,
+    /// Read from the engine.
+    Received,
+}
+
+impl Direction {
+    /// `"sent"` or `"received"`, as in the topic names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Received => "received",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One JSON-RPC frame, exactly as it was on the wire. Cheap to clone.
+#[derive(Clone)]
+pub struct Traffic {
+    direction: Direction,
+    text: Arc<str>,
+}
+
+impl Traffic {
+    pub(crate) fn new(direction: Direction, text: Arc<str>) -> Self {
+        Self { direction, text }
+    }
+
+    /// Sent or received.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The frame as it was written or read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The frame's request id (`id`), when it has one: what `CancelRequest` takes to cancel a
+    /// call (SPEC Q-REQ-1).
+    pub fn request_id(&self) -> Option<u64> {
+        self.json().get("id").and_then(serde_json::Value::as_u64)
+    }
+
+    /// The frame parsed as JSON (the JSON-RPC request or response object).
+    pub fn json(&self) -> serde_json::Value {
+        // Traffic is only built from frames the codec produced or accepted, so this parses.
+        serde_json::from_str(&self.text).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl fmt::Debug for Traffic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Traffic")
+            .field("direction", &self.direction)
+            .field("text", &self.text)
+            .finish()
+    }
+}
+
+const SESSION_TOPICS: &str = "opened, closed, notification:*, notification:<Method>, \
+     socket-error, suspended, resumed, traffic:*, traffic:sent, traffic:received";
+const OBJECT_TOPICS: &str = "changed, closed, traffic:*, traffic:sent, traffic:received";
+
+/// Parses a session topic, rejecting the ones a session never emits.
+pub(crate) fn session_topic(topic: &str) -> Result<qix_events::Topic, Error> {
+    let known = match topic.split_once(':') {
+        None => matches!(
+            topic,
+            "opened" | "closed" | "socket-error" | "suspended" | "resumed"
+        ),
+        Some(("notification", name)) => !name.is_empty(),
+        Some(("traffic", name)) => matches!(name, "*" | "sent" | "received"),
+        Some(_) => false,
+    };
+    parse(topic, known, SESSION_TOPICS)
+}
+
+/// Parses an object topic, rejecting the ones an object never emits.
+pub(crate) fn object_topic(topic: &str) -> Result<qix_events::Topic, Error> {
+    let known = matches!(
+        topic,
+        "changed" | "closed" | "traffic:*" | "traffic:sent" | "traffic:received"
+    );
+    parse(topic, known, OBJECT_TOPICS)
+}
+
+fn parse(topic: &str, known: bool, list: &'static str) -> Result<qix_events::Topic, Error> {
+    let unknown = || Error::UnknownTopic {
+        topic: topic.to_owned(),
+        known: list,
+    };
+    if !known {
+        return Err(unknown());
+    }
+    qix_events::Topic::parse(topic).map_err(|_| unknown())
+}

@@ -1,0 +1,97 @@
+//! A Rust client for the Qlik Associative Engine (QIX) JSON-RPC API, with the session
+//! semantics of enigma.js: open, close, suspend and resume, and the events `opened`, `closed`,
+//! `notification:*`, `socket-error`, `suspended`, `resumed` and `traffic:*`.
+//!
+//! Take this crate when you want a working session; take its parts alone (see "The crates")
+//! when you need only one of them.
+//!
+//! # Quick start
+//!
+//! A session against the mock engine of `qix-mock` (swap in your engine's URL):
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use qix::{Initiator, SessionEvent};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let engine = qix_mock::MockEngine::start().await?;
+//! # let url = engine.url("/app/my.qvf/ttl/30");
+//! let session = qix::Session::builder(url).build()?;          // connects nothing yet
+//! let mut suspended = session.subscribe("suspended")?;
+//! let global = session.open().await?;                          // handle -1
+//! let version = global.call("EngineVersion", json!([])).await?; // the response's `result`
+//! let doc = global.call_object("OpenDoc", json!(["my.qvf"])).await?;
+//! let sheet = doc.call_object("CreateSessionObject", json!([{"qInfo": {"qType": "sheet"}}])).await?;
+//! session.suspend().await?;                                    // socket closed, objects kept
+//! assert!(matches!(suspended.next().await, Some(SessionEvent::Suspended { initiator: Initiator::Manual, .. })));
+//! session.resume(true).await?;                                 // re-attached, objects restored
+//! let layout = sheet.call("GetLayout", json!([])).await?;      // same Object, new handle
+//! session.close().await?;
+//! # let _ = (version, layout);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `cargo run --example tour` walks through every event with output you can read.
+//!
+//! # The crates
+//!
+//! | crate | what it is | take it alone when |
+//! |---|---|---|
+//! | `qix` | this facade: a tokio driver, [`Session`], [`Object`], [`Error`] | you want a session |
+//! | [`qix_session`] | the session rules as a pure state machine, no I/O, no clock | you drive sessions from another runtime or test rules without sockets |
+//! | [`qix_transport`] | the [`Transport`](qix_transport::Transport) traits, a WebSocket and an in-memory transport | you write your own transport or need exact close codes |
+//! | [`qix_rpc`] | the JSON-RPC codec with the QIX members | you read or write QIX frames yourself |
+//! | [`qix_events`] | topic-based event bus with bounded queues | you need enigma.js-style topics elsewhere |
+//! | `qix-mock` | a mock engine on 127.0.0.1 | you test code that talks to an engine |
+//!
+//! # Cancel safety
+//!
+//! Dropping a [`Object::call`] future does not cancel the request: it was already written, and
+//! its response is discarded. Dropping an `open`, `close`, `suspend` or `resume` future does not
+//! stop the operation either; it completes in the session's driver task.
+//!
+//! # Where qix differs from enigma.js
+//!
+//! - A server close with 1000 or 4000 (or any code) emits `closed`, or `suspended` with
+//!   `suspend_on_close`; enigma.js stays silent and leaves a dead session (SPEC Q-CLOSE-2).
+//! - A failed `open` is not remembered: `open` again retries; `open` never hangs (Q-OPEN-2).
+//! - `open` after `close` connects afresh (Q-OPEN-3); `close` on a session that is not open
+//!   resolves at once (Q-CLOSE-1); `close` on a suspended session closes it for good (Q-CLOSE-3).
+//! - A frame that is not JSON emits `socket-error` and is dropped; the session goes on (Q-REQ-6).
+//! - A panicking listener or a slow subscriber never holds back responses; subscribers are
+//!   bounded and told how many events they missed (Q-REQ-7).
+//! - The `OnConnected` wait of `resume` is configurable ([`SessionBuilder::on_connected_timeout`]);
+//!   `resume` on a session that is not suspended fails and opens nothing; an `OnConnected` error
+//!   state fails `resume` with that state (Q-RES-1, Q-RES-2).
+
+// Nothing that came off the wire may be unwrapped; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod builder;
+mod driver;
+mod error;
+mod event;
+mod object;
+mod session;
+
+pub use builder::SessionBuilder;
+pub use error::{EngineError, Error, TransportError};
+pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Traffic};
+pub use object::Object;
+pub use qix_events::ListenerGuard;
+pub use qix_session::{NotConnectedReason, State};
+pub use session::{Session, Stream};
+
+pub use {qix_events, qix_rpc, qix_session, qix_transport};
+
+/// `Session` and `Object` are promised to be usable from many tasks at once.
+const _: fn() = || {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Session>();
+    shareable::<Object>();
+    shareable::<Error>();
+    shareable::<SessionEvent>();
+};

@@ -1,0 +1,208 @@
+//! Remote objects: Global, Docs, generic objects, fields ... as handles a program holds.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+
+use qix_events::{Bus, Delivery, ListenerGuard};
+use qix_rpc::{Handle, Params, RawValue};
+use qix_session::{Call, Command, ObjectInfo, ObjectKey};
+use serde::de::DeserializeOwned;
+
+use crate::driver::DriverReply;
+use crate::event::{object_topic, ObjectEvent};
+use crate::session::{Link, Stream};
+use crate::Error;
+
+/// What an object's handles share with the driver: its identity, its current handle, its events.
+pub(crate) struct ObjectShared {
+    pub(crate) key: ObjectKey,
+    id: String,
+    object_type: String,
+    generic_type: Option<String>,
+    handle: AtomicI32,
+    closed: AtomicBool,
+    pub(crate) bus: Bus<ObjectEvent>,
+}
+
+impl ObjectShared {
+    pub(crate) fn new(info: ObjectInfo, capacity: usize) -> Self {
+        Self {
+            key: info.key,
+            id: info.id,
+            object_type: info.object_type,
+            generic_type: info.generic_type,
+            handle: AtomicI32::new(info.handle),
+            closed: AtomicBool::new(false),
+            bus: Bus::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn set_handle(&self, handle: Handle) {
+        self.handle.store(handle, Ordering::Release);
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// A remote object of the engine: Global, a Doc, a generic object, a field ...
+///
+/// It stays valid across suspend and resume: after a resume restored it, [`handle`](Self::handle)
+/// returns its new handle and calls go there. Cheap to clone; clones are the same object.
+#[derive(Clone)]
+pub struct Object {
+    shared: Arc<ObjectShared>,
+    link: Link,
+}
+
+impl Object {
+    pub(crate) fn new(shared: Arc<ObjectShared>, link: Link) -> Self {
+        Self { shared, link }
+    }
+
+    /// The current handle (`-1` for Global). It changes when a resume restores the object.
+    pub fn handle(&self) -> Handle {
+        self.shared.handle.load(Ordering::Acquire)
+    }
+
+    /// The object's id (`qGenericId`): `Global` for Global, the app id for a Doc.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The engine type (`qType`): `Global`, `Doc`, `GenericObject`, `Field`, ...
+    pub fn object_type(&self) -> &str {
+        &self.shared.object_type
+    }
+
+    /// The generic type (`qGenericType`, e.g. `barchart`), when the engine gave one.
+    pub fn generic_type(&self) -> Option<&str> {
+        self.shared.generic_type.as_deref()
+    }
+
+    /// True once the object got `closed`; calls then fail with [`Error::ObjectClosed`].
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Calls an engine method on this object and returns the response's `result` member.
+    ///
+    /// `params` is a JSON array (by position) or object (by name), as the engine method takes it.
+    /// An engine error is [`Error::Engine`] with the engine's code, parameter and message.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not cancel the request: it was already written, and its
+    /// response is discarded when it comes.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        self.call_as(method, params).await
+    }
+
+    /// Like [`call`](Self::call), with the `result` deserialized straight into `T`.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<T, Error> {
+        let raw = self.call_raw(method, params).await?;
+        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+    }
+
+    /// Like [`call`](Self::call), with the `result` left as the raw JSON text the engine sent.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<Box<RawValue>, Error> {
+        match self.send(method, params, false).await? {
+            DriverReply::Result(raw) => Ok(raw),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Calls a method that returns an object (`result.qReturn {qHandle, qType, ...}`, as
+    /// `OpenDoc`, `GetObject`, `CreateSessionObject` do) and returns that object.
+    ///
+    /// A `qHandle: null` answer (the engine's way of saying the object does not exist) is
+    /// [`Error::ObjectNotFound`]. The same engine handle always gives the same object.
+    pub async fn call_object(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<Object, Error> {
+        match self.send(method, params, true).await? {
+            DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+        returns_object: bool,
+    ) -> Result<DriverReply, Error> {
+        let params = Params::new(params)?;
+        let command = Command::Call(Call {
+            object: self.shared.key,
+            method: method.to_owned(),
+            params,
+            returns_object,
+        });
+        self.link.request(command).await
+    }
+
+    /// A stream of this object's events on `topic`: `changed`, `closed`, `traffic:*`,
+    /// `traffic:sent`, `traffic:received`. The stream ends after `closed`.
+    pub fn subscribe(&self, topic: &str) -> Result<Stream<ObjectEvent>, Error> {
+        let topic = object_topic(topic)?;
+        Ok(Stream::new(self.shared.bus.subscribe(topic)))
+    }
+
+    /// Calls `listener` for each of this object's events on `topic`, on a task of its own,
+    /// until the returned guard is dropped.
+    pub fn on<F>(&self, topic: &str, listener: F) -> Result<ListenerGuard, Error>
+    where
+        F: Fn(&ObjectEvent) + Send + 'static,
+    {
+        let topic = object_topic(topic)?;
+        self.shared
+            .bus
+            .on(topic, move |delivery| match delivery {
+                Delivery::Event(event) => listener(&event),
+                Delivery::Lagged { missed } => listener(&ObjectEvent::Lagged { missed }),
+            })
+            .map_err(|_| Error::NoRuntime)
+    }
+}
+
+fn unexpected() -> Error {
+    Error::BadResponse("the session answered a call with a reply of another kind".to_owned())
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("handle", &self.handle())
+            .field("id", &self.id())
+            .field("type", &self.object_type())
+            .field("generic_type", &self.generic_type())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl PartialEq for Object {
+    /// Two `Object`s are equal when they are the same remote object.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Object {}

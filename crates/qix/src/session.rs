@@ -1,0 +1,241 @@
+//! The session handle and what it shares with objects.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use qix_events::{Bus, Delivery, ListenerGuard, Subscription};
+use qix_session::Command;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::driver::{DriverReply, ToDriver};
+use crate::event::{session_topic, ObjectEvent, SessionEvent};
+use crate::{Error, Object, SessionBuilder};
+
+/// A QIX session: one engine session over one WebSocket at a time, which can be opened, closed,
+/// suspended and resumed, and which emits the events of enigma.js.
+///
+/// `Session` is a cheap handle to a driver task that owns the connection; clones share it and may
+/// be used from many tasks at once. Dropping the last `Session` closes the socket cleanly (code
+/// 1000). See the [crate docs](crate) for a complete example.
+#[derive(Clone)]
+pub struct Session {
+    link: Link,
+    bus: Bus<SessionEvent>,
+}
+
+impl Session {
+    /// Starts configuring a session for the engine at `url`, e.g.
+    /// `ws://127.0.0.1:9076/app/engineData` or `wss://host/app/<app id>`.
+    pub fn builder(url: impl Into<String>) -> SessionBuilder {
+        SessionBuilder::new(url.into())
+    }
+
+    pub(crate) fn new(commands: mpsc::Sender<ToDriver>, bus: Bus<SessionEvent>) -> Self {
+        Self {
+            link: Link::Session(Arc::new(commands)),
+            bus,
+        }
+    }
+
+    /// Opens the session and returns the Global object (handle -1).
+    ///
+    /// The first call connects; calls while connecting or open return the same Global without a
+    /// second socket (SPEC Q-OPEN-1). A failed connect fails with what went wrong (an HTTP status
+    /// is kept: [`Error::http_status`]) and is not remembered: call `open` again to retry
+    /// (Q-OPEN-2). After [`close`](Self::close), `open` connects afresh (Q-OPEN-3).
+    pub async fn open(&self) -> Result<Object, Error> {
+        match self.link.request(Command::Open).await? {
+            DriverReply::Opened(shared) => Ok(Object::new(shared, self.link.downgrade())),
+            _ => Err(Error::BadResponse(
+                "open was answered with another reply".to_owned(),
+            )),
+        }
+    }
+
+    /// Closes the session with code 1000 and resolves once the socket has closed. Pending calls
+    /// fail with [`Error::NotConnected`] ("Socket closed"); every object and the session emit
+    /// `closed`. On a session that was never opened, or is closed already, it resolves at once.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.close_with(1000, "").await
+    }
+
+    /// Like [`close`](Self::close), with the close code and reason to send.
+    pub async fn close_with(&self, code: u16, reason: &str) -> Result<(), Error> {
+        self.done(Command::Close {
+            code,
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Suspends the session with code 4000: closes the socket but keeps every object, so that
+    /// [`resume`](Self::resume) can bring them back. Emits `suspended` (manual) once the socket
+    /// has closed. Pending calls fail with "Socket closed"; calls while suspended fail with
+    /// [`Error::SessionSuspended`].
+    pub async fn suspend(&self) -> Result<(), Error> {
+        self.suspend_with(4000, "").await
+    }
+
+    /// Like [`suspend`](Self::suspend), with the close code and reason to send.
+    pub async fn suspend_with(&self, code: u16, reason: &str) -> Result<(), Error> {
+        self.done(Command::Suspend {
+            code,
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Resumes a suspended session: opens a new socket to the same URL, waits for `OnConnected`
+    /// (up to `on_connected_timeout`), then restores the Doc and its objects and emits `resumed`.
+    ///
+    /// With `only_if_attached`, a new engine session (`SESSION_CREATED`) fails with
+    /// [`Error::SessionNotAttached`] and the session stays suspended; without it, the Doc is
+    /// reopened and objects that cannot be restored emit `closed`. On a session that is not
+    /// suspended it fails with [`Error::InvalidState`] and opens nothing.
+    pub async fn resume(&self, only_if_attached: bool) -> Result<(), Error> {
+        self.done(Command::Resume { only_if_attached }).await
+    }
+
+    async fn done(&self, command: Command) -> Result<(), Error> {
+        match self.link.request(command).await? {
+            DriverReply::Done => Ok(()),
+            _ => Err(Error::BadResponse(
+                "a command was answered with another reply".to_owned(),
+            )),
+        }
+    }
+
+    /// A stream of the session's events on `topic` (see [`SessionEvent`] for the topics).
+    ///
+    /// Each stream has its own bounded queue: a stream that is not read falls behind and gets
+    /// [`SessionEvent::Lagged`] instead of growing without limit. An unknown topic is an error.
+    /// The stream ends when the session's driver stops.
+    pub fn subscribe(&self, topic: &str) -> Result<Stream<SessionEvent>, Error> {
+        let topic = session_topic(topic)?;
+        Ok(Stream::new(self.bus.subscribe(topic)))
+    }
+
+    /// One stream of the session's events on several topics, in the order they happened (an
+    /// event that matches several of the topics comes once).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qix::Error> {
+    /// # let session = qix::Session::builder("ws://127.0.0.1:9/app/x").build()?;
+    /// let lifecycle = session.subscribe_many(["opened", "suspended", "resumed", "closed"])?;
+    /// # drop(lifecycle);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe_many<'a>(
+        &self,
+        topics: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Stream<SessionEvent>, Error> {
+        let topics = topics
+            .into_iter()
+            .map(session_topic)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Stream::new(self.bus.subscribe_many(topics)))
+    }
+
+    /// Calls `listener` for each of the session's events on `topic`, on a task of its own, until
+    /// the returned guard is dropped. A listener that panics is removed; the others go on.
+    pub fn on<F>(&self, topic: &str, listener: F) -> Result<ListenerGuard, Error>
+    where
+        F: Fn(&SessionEvent) + Send + 'static,
+    {
+        let topic = session_topic(topic)?;
+        self.bus
+            .on(topic, move |delivery| match delivery {
+                Delivery::Event(event) => listener(&event),
+                Delivery::Lagged { missed } => listener(&SessionEvent::Lagged { missed }),
+            })
+            .map_err(|_| Error::NoRuntime)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+/// How a handle reaches the driver. Sessions keep it alive; objects only borrow it, so that
+/// dropping the last `Session` closes the session even while objects are still held.
+#[derive(Clone)]
+pub(crate) enum Link {
+    Session(Arc<mpsc::Sender<ToDriver>>),
+    Object(mpsc::WeakSender<ToDriver>),
+}
+
+impl Link {
+    fn sender(&self) -> Option<mpsc::Sender<ToDriver>> {
+        match self {
+            Self::Session(sender) => Some((**sender).clone()),
+            Self::Object(weak) => weak.upgrade(),
+        }
+    }
+
+    pub(crate) fn downgrade(&self) -> Self {
+        match self {
+            Self::Session(sender) => Self::Object(sender.downgrade()),
+            Self::Object(weak) => Self::Object(weak.clone()),
+        }
+    }
+
+    pub(crate) async fn request(&self, command: Command) -> Result<DriverReply, Error> {
+        let sender = self.sender().ok_or(Error::SessionGone)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(ToDriver { command, reply })
+            .await
+            .map_err(|_| Error::SessionGone)?;
+        drop(sender);
+        match answer.await.map_err(|_| Error::SessionGone)? {
+            DriverReply::Failed(failure) => Err(Error::from_failure(failure)),
+            reply => Ok(reply),
+        }
+    }
+}
+
+/// A stream of events from [`Session::subscribe`] or [`Object::subscribe`].
+pub struct Stream<E> {
+    inner: Subscription<E>,
+}
+
+impl<E> Stream<E> {
+    pub(crate) fn new(inner: Subscription<E>) -> Self {
+        Self { inner }
+    }
+}
+
+/// Both event types carry lag as a variant, so a stream of either maps deliveries the same way.
+macro_rules! event_stream {
+    ($event:ident) => {
+        impl futures_util::Stream for Stream<$event> {
+            type Item = $event;
+
+            fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<$event>> {
+                Pin::new(&mut self.inner).poll_next(cx).map(|delivery| {
+                    delivery.map(|delivery| match delivery {
+                        Delivery::Event(event) => Arc::unwrap_or_clone(event),
+                        Delivery::Lagged { missed } => $event::Lagged { missed },
+                    })
+                })
+            }
+        }
+    };
+}
+
+event_stream!(SessionEvent);
+event_stream!(ObjectEvent);
+
+impl<E> fmt::Debug for Stream<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stream")
+            .field("topics", &self.inner.topics())
+            .finish()
+    }
+}
