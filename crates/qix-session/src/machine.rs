@@ -1,6 +1,6 @@
 //! The session state machine: every rule of SPEC.md decided in one place.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::mem;
 use std::time::Instant;
 
@@ -92,6 +92,9 @@ enum Phase {
     Closing {
         close: CloseEvent,
         waiters: Vec<Waiter>,
+        /// The socket being closed is a resume's: its handles belong to another engine
+        /// session than the registry's, so its `change`/`close` arrays mean nothing here.
+        after_resume: bool,
     },
     Closed,
 }
@@ -136,7 +139,13 @@ impl Phase {
     fn is_suspended(&self) -> bool {
         matches!(
             self,
-            Self::Suspending { .. } | Self::Suspended | Self::Resuming(_)
+            Self::Suspending { .. }
+                | Self::Suspended
+                | Self::Resuming(_)
+                | Self::Closing {
+                    after_resume: true,
+                    ..
+                }
         )
     }
 }
@@ -380,11 +389,20 @@ impl Machine {
                 self.phase = Phase::Closing {
                     close,
                     waiters: vec![waiter],
+                    after_resume: false,
                 };
             }
-            Phase::Closing { close, mut waiters } => {
+            Phase::Closing {
+                close,
+                mut waiters,
+                after_resume,
+            } => {
                 waiters.push(waiter);
-                self.phase = Phase::Closing { close, waiters };
+                self.phase = Phase::Closing {
+                    close,
+                    waiters,
+                    after_resume,
+                };
             }
             Phase::Connecting { waiters, .. } => {
                 // The driver closes the socket as soon as it connects; the session never
@@ -439,6 +457,7 @@ impl Machine {
                     self.phase = Phase::Closing {
                         close,
                         waiters: vec![waiter],
+                        after_resume: true,
                     };
                 } else {
                     self.phase = Phase::Suspended;
@@ -530,8 +549,10 @@ impl Machine {
             }
             Phase::Resuming(resume) => {
                 resume.step = ResumeStep::AwaitingOnConnected;
-                let deadline = now + self.config.on_connected_timeout;
-                self.timers.set(TimerId::OnConnected, deadline);
+                // A timeout too large to add to `now` means no deadline: wait for OnConnected.
+                if let Some(deadline) = now.checked_add(self.config.on_connected_timeout) {
+                    self.timers.set(TimerId::OnConnected, deadline);
+                }
             }
             _ => {}
         }
@@ -559,7 +580,7 @@ impl Machine {
                 self.fail(resume.waiter, Failure::ConnectFailed(cause));
             }
             // A close during a resume whose socket never opened: nothing left to wait for.
-            Phase::Closing { close, waiters } => self.close_for_good(close, waiters),
+            Phase::Closing { close, waiters, .. } => self.close_for_good(close, waiters),
             phase => self.phase = phase,
         }
     }
@@ -569,7 +590,11 @@ impl Machine {
             return;
         };
         match self.phase {
-            Phase::Open | Phase::Closing { .. } => {
+            Phase::Open
+            | Phase::Closing {
+                after_resume: false,
+                ..
+            } => {
                 link.errored = true;
                 self.emit(Event::SocketError(SocketProblem::Transport(cause)));
             }
@@ -613,6 +638,7 @@ impl Machine {
             Phase::Closing {
                 close: asked,
                 waiters,
+                ..
             } => {
                 // Q-CLOSE-1: the session reports the close it asked for.
                 let calls = self.requests.drain_calls();
@@ -721,13 +747,19 @@ impl Machine {
     }
 
     /// Q-EV-2: change before close; ignored while suspended (Q-EV-3).
+    ///
+    /// A handle listed twice counts once, so one frame yields at most one event per registered
+    /// object however long its arrays are.
     fn apply_changes(&mut self, changes: Changes) {
         if self.phase.is_suspended() {
             return;
         }
+        let mut changed = HashSet::new();
         for handle in changes.change {
             if let Some(key) = self.objects.key_of(handle) {
-                self.emit(Event::ObjectChanged(key));
+                if changed.insert(key) {
+                    self.emit(Event::ObjectChanged(key));
+                }
             }
         }
         for handle in changes.close {
@@ -896,7 +928,10 @@ impl Machine {
                     None => self.lose_doc(),
                 }
             }
-            (RestoreStep::ActiveDoc | RestoreStep::OpenDoc, None) => self.lose_doc(),
+            // A Doc on Global's handle is no Doc: its objects would be asked of Global.
+            (RestoreStep::ActiveDoc | RestoreStep::OpenDoc, None | Some(GLOBAL_HANDLE)) => {
+                self.lose_doc()
+            }
             (RestoreStep::ActiveDoc | RestoreStep::OpenDoc, Some(handle)) => {
                 self.restore_objects(key, handle)
             }

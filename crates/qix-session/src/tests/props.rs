@@ -437,7 +437,14 @@ impl Checker {
             Reply::Failed(_) if Some(waiter) == self.resume => self.resume = None,
             _ => {}
         }
-        let _ = input;
+        // A response settles the call it answers, and no other.
+        if let (Fed::Response(id), Some(Kind::Call)) = (input, self.commands.get(&waiter)) {
+            assert_eq!(
+                self.calls.get(id),
+                Some(&waiter),
+                "the response to request {id} settled another call"
+            );
+        }
     }
 
     fn event(
@@ -516,6 +523,8 @@ impl Checker {
 #[derive(Debug)]
 enum Fed {
     Command(Waiter, Kind),
+    /// A frame that decodes as the response to this request id.
+    Response(RequestId),
     Suspend(CloseEvent),
     Connected,
     Closed(CloseEvent),
@@ -587,7 +596,11 @@ impl Run {
 
     fn frame(&mut self, conn: ConnId, text: &str) {
         let decoded = qix_rpc::decode(text);
-        self.feed(Input::Frame { conn, decoded }, Fed::Other);
+        let fed = match &decoded {
+            Ok(qix_rpc::Incoming::Response(response)) => Fed::Response(response.id),
+            _ => Fed::Other,
+        };
+        self.feed(Input::Frame { conn, decoded }, fed);
     }
 
     /// Below 100: counts back from the object registered last; from 100 up: any key ever
