@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
-use qix::{Direction, Session, SessionEvent, Stream};
+use qix::{Direction, EventStream, Session, SessionEvent};
 use qix_mock::{MockApp, MockConfig, MockConnection, MockEngine};
 use serde_json::json;
 
-type Events = Stream<SessionEvent>;
+type Events = EventStream<SessionEvent>;
 
 #[tokio::main]
 async fn main() {

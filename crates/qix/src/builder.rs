@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qix_events::Bus;
-use qix_session::{Config, Machine};
+use qix_session::{Config, Machine, State};
 use qix_transport::{TlsRoots, Transport, WebSocketTransport, WebSocketTransportBuilder};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::driver::Driver;
+use crate::driver::{Driver, Inbox};
+use crate::session::Senders;
 use crate::{Error, Session};
 
-/// How many commands (calls, opens, closes) may wait for the driver before callers wait too.
+/// How many calls (and, apart, lifecycle commands) may wait for the driver before callers wait
+/// too.
 const COMMANDS: usize = 1024;
 
 /// Configures and builds a [`Session`]. Made by [`Session::builder`]; every setter documents its
@@ -107,7 +109,9 @@ impl SessionBuilder {
     }
 
     /// Uses this transport instead of the WebSocket one: every open and resume calls its
-    /// `connect`. The URL and the WebSocket settings (headers, timeouts, TLS) are then unused.
+    /// `connect`. The URL and the WebSocket settings (headers, timeouts, TLS) are then unused,
+    /// and qix adds no connect timeout of its own: `open` and `resume` wait as long as the
+    /// transport's `connect` does.
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
         self
@@ -149,8 +153,15 @@ impl SessionBuilder {
             ),
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let (commands, inbox) = mpsc::channel(COMMANDS);
+        let (control, control_inbox) = mpsc::channel(COMMANDS);
+        let (calls, calls_inbox) = mpsc::channel(COMMANDS);
+        let (state, state_view) = watch::channel(State::Idle);
         let bus = Bus::with_capacity(self.event_capacity);
+        let inbox = Inbox {
+            control: control_inbox,
+            calls: calls_inbox,
+            state,
+        };
         let driver = Driver::new(
             Machine::new(self.config),
             transport,
@@ -159,7 +170,7 @@ impl SessionBuilder {
             self.event_capacity,
         );
         runtime.spawn(driver.run());
-        Ok(Session::new(commands, bus))
+        Ok(Session::new(Senders { control, calls }, bus, state_view))
     }
 }
 

@@ -2,6 +2,7 @@
 //! waiting for replies. It executes the machine's effects and decides nothing itself.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use qix_session::{
     ObjectKey, Reply, SocketProblem, State, Waiter,
 };
 use qix_transport::{Connection, FrameSink, FrameSource, Incoming, Transport, TransportError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::event::{Direction, ObjectEvent, SessionEvent, Traffic};
@@ -27,10 +29,22 @@ const DROP_CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// this far behind, instead of buffering without limit.
 const CONN_EVENTS: usize = 64;
 
+/// Frames waiting to be written before the driver stops taking calls: callers then wait on the
+/// bounded call channel, so a peer that reads slowly slows callers down instead of growing a
+/// queue. Lifecycle commands (close, suspend, ...) are still taken.
+const MAX_QUEUED_FRAMES: usize = 256;
+
 /// A message from a `Session` or `Object` handle.
 pub(crate) struct ToDriver {
     pub(crate) command: Command,
     pub(crate) reply: oneshot::Sender<DriverReply>,
+}
+
+/// What the driver receives from the handles, and where it shows the session's state.
+pub(crate) struct Inbox {
+    pub(crate) control: mpsc::Receiver<ToDriver>,
+    pub(crate) calls: mpsc::Receiver<ToDriver>,
+    pub(crate) state: watch::Sender<State>,
 }
 
 /// A reply as the handles see it: registered objects come with their shared state.
@@ -48,20 +62,58 @@ enum ConnEvent {
     ConnectFailed(TransportError),
     Incoming(Incoming),
     WriteFailed(TransportError),
+    /// The close frame could not be sent: the connection is torn down instead.
+    CloseFailed(TransportError),
+    /// The writer's queue fell below the limit; calls may be taken again.
+    Drained,
 }
 
-enum Write {
-    Text(String),
-    Close(u16, String),
+/// The driver's side of one connection: its writer task's queues and the tasks to stop when the
+/// connection is over or the driver ends.
+struct Conn {
+    texts: mpsc::UnboundedSender<String>,
+    close: mpsc::UnboundedSender<(u16, String)>,
+    queued: Arc<AtomicUsize>,
+    tasks: [AbortHandle; 2],
+}
+
+impl Conn {
+    fn send(&self, text: String) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        // A writer that is gone belongs to a connection whose close is already on its way to
+        // the machine, which fails the call then.
+        let _ = self.texts.send(text);
+    }
+
+    fn close(&self, code: u16, reason: String) {
+        let _ = self.close.send((code, reason));
+    }
+
+    fn backlogged(&self) -> bool {
+        self.queued.load(Ordering::Acquire) >= MAX_QUEUED_FRAMES
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 pub(crate) struct Driver {
     machine: Machine,
     transport: Arc<dyn Transport>,
-    commands: mpsc::Receiver<ToDriver>,
+    /// Open, close, suspend, resume: always taken.
+    control: mpsc::Receiver<ToDriver>,
+    /// Calls: taken while the socket keeps up (see `MAX_QUEUED_FRAMES`).
+    calls: mpsc::Receiver<ToDriver>,
+    state: watch::Sender<State>,
     conn_tx: mpsc::Sender<(ConnId, ConnEvent)>,
     conn_rx: mpsc::Receiver<(ConnId, ConnEvent)>,
-    writers: HashMap<ConnId, mpsc::UnboundedSender<Write>>,
+    conns: HashMap<ConnId, Conn>,
+    connecting: HashMap<ConnId, AbortHandle>,
     close_on_connect: HashMap<ConnId, (u16, String)>,
     waiters: HashMap<Waiter, oneshot::Sender<DriverReply>>,
     next_waiter: u64,
@@ -76,7 +128,7 @@ impl Driver {
     pub(crate) fn new(
         machine: Machine,
         transport: Arc<dyn Transport>,
-        commands: mpsc::Receiver<ToDriver>,
+        handles: Inbox,
         bus: Bus<SessionEvent>,
         object_capacity: usize,
     ) -> Self {
@@ -84,10 +136,13 @@ impl Driver {
         Self {
             machine,
             transport,
-            commands,
+            control: handles.control,
+            calls: handles.calls,
+            state: handles.state,
             conn_tx,
             conn_rx,
-            writers: HashMap::new(),
+            conns: HashMap::new(),
+            connecting: HashMap::new(),
             close_on_connect: HashMap::new(),
             waiters: HashMap::new(),
             next_waiter: 0,
@@ -108,6 +163,7 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            let take_calls = handles_dropped_at.is_none() && !self.backlogged();
             tokio::select! {
                 biased;
                 event = self.conn_rx.recv() => {
@@ -116,12 +172,8 @@ impl Driver {
                         self.on_conn_event(conn, event);
                     }
                 }
-                command = self.commands.recv(), if handles_dropped_at.is_none() => match command {
-                    Some(ToDriver { command, reply }) => {
-                        let waiter = self.waiter(reply);
-                        self.machine.handle(Input::Command { waiter, command }, now());
-                        self.execute();
-                    }
+                command = self.control.recv(), if handles_dropped_at.is_none() => match command {
+                    Some(ToDriver { command, reply }) => self.command(command, reply),
                     None => {
                         // Every `Session` handle is gone: close cleanly, then stop.
                         handles_dropped_at = Some(Instant::now());
@@ -132,6 +184,9 @@ impl Driver {
                         self.execute();
                     }
                 },
+                Some(ToDriver { command, reply }) = self.calls.recv(), if take_calls => {
+                    self.command(command, reply);
+                }
                 () = sleep => {
                     self.machine.handle_timeout(now());
                     self.execute();
@@ -140,15 +195,39 @@ impl Driver {
             }
             if handles_dropped_at.is_some()
                 && matches!(self.machine.state(), State::Closed | State::Idle)
-                && self.writers.is_empty()
             {
-                break;
+                // Nothing more will be told: streams end now, while a socket still being
+                // opened or closed gets its close frame below.
+                self.close_buses();
+                if self.conns.is_empty() && self.connecting.is_empty() {
+                    break;
+                }
             }
         }
+        // Whatever is still open ends here: its tasks are aborted with it.
+        for (_, connect) in self.connecting.drain() {
+            connect.abort();
+        }
+        self.conns.clear();
+        self.close_buses();
+    }
+
+    fn close_buses(&self) {
         self.bus.close();
         for object in self.objects.values() {
             object.bus.close();
         }
+    }
+
+    fn command(&mut self, command: Command, reply: oneshot::Sender<DriverReply>) {
+        let waiter = self.waiter(reply);
+        self.machine
+            .handle(Input::Command { waiter, command }, now());
+        self.execute();
+    }
+
+    fn backlogged(&self) -> bool {
+        self.conns.values().any(Conn::backlogged)
     }
 
     fn waiter(&mut self, reply: oneshot::Sender<DriverReply>) -> Waiter {
@@ -161,20 +240,40 @@ impl Driver {
     fn on_conn_event(&mut self, conn: ConnId, event: ConnEvent) {
         let input = match event {
             ConnEvent::Connected(connection) => {
+                self.connecting.remove(&conn);
                 let (sink, source) = connection.into_parts();
-                let writer = spawn_writer(conn, sink, self.conn_tx.clone());
-                spawn_reader(conn, source, self.conn_tx.clone());
+                let reader = spawn_reader(conn, source, self.conn_tx.clone());
+                let handle = spawn_writer(conn, sink, self.conn_tx.clone(), reader);
                 if let Some((code, reason)) = self.close_on_connect.remove(&conn) {
-                    let _ = writer.send(Write::Close(code, reason));
+                    handle.close(code, reason);
                 }
-                self.writers.insert(conn, writer);
+                self.conns.insert(conn, handle);
                 Input::Connected { conn }
             }
             ConnEvent::ConnectFailed(error) => {
+                self.connecting.remove(&conn);
                 self.close_on_connect.remove(&conn);
                 Input::ConnectFailed {
                     conn,
                     cause: Cause::new(error),
+                }
+            }
+            ConnEvent::Drained => return,
+            ConnEvent::CloseFailed(error) => {
+                // The connection cannot be closed politely: tear it down and report it closed,
+                // as a transport reports a connection that dropped.
+                self.conns.remove(&conn);
+                self.machine.handle(
+                    Input::SocketError {
+                        conn,
+                        cause: Cause::new(error),
+                    },
+                    now(),
+                );
+                self.execute();
+                Input::SocketClosed {
+                    conn,
+                    close: CloseEvent::new(1006, ""),
                 }
             }
             ConnEvent::Incoming(Incoming::Text(text)) => {
@@ -192,7 +291,7 @@ impl Driver {
                 }
             }
             ConnEvent::Incoming(Incoming::Closed(close)) => {
-                self.writers.remove(&conn);
+                self.conns.remove(&conn);
                 Input::SocketClosed {
                     conn,
                     close: CloseEvent::new(close.code, close.reason),
@@ -205,31 +304,32 @@ impl Driver {
 
     /// Carries out every effect the machine has queued, in its order.
     fn execute(&mut self) {
+        // The state first: a caller woken by a reply below sees the state that reply left.
+        let state = self.machine.state();
+        self.state
+            .send_if_modified(|shown| std::mem::replace(shown, state) != state);
         while let Some(effect) = self.machine.poll_effect() {
             match effect {
                 Effect::Connect { conn } => {
                     let transport = self.transport.clone();
                     let events = self.conn_tx.clone();
-                    tokio::spawn(async move {
+                    let task = tokio::spawn(async move {
                         let event = match transport.connect().await {
                             Ok(connection) => ConnEvent::Connected(connection),
                             Err(error) => ConnEvent::ConnectFailed(error),
                         };
                         let _ = events.send((conn, event)).await;
                     });
+                    self.connecting.insert(conn, task.abort_handle());
                 }
                 Effect::Send { conn, text, object } => {
                     self.traffic(Direction::Sent, &text, object);
-                    if let Some(writer) = self.writers.get(&conn) {
-                        // A writer that is gone belongs to a connection whose close is already
-                        // on its way to the machine, which fails the call then.
-                        let _ = writer.send(Write::Text(text));
+                    if let Some(handle) = self.conns.get(&conn) {
+                        handle.send(text);
                     }
                 }
-                Effect::CloseSocket { conn, code, reason } => match self.writers.get(&conn) {
-                    Some(writer) => {
-                        let _ = writer.send(Write::Close(code, reason));
-                    }
+                Effect::CloseSocket { conn, code, reason } => match self.conns.get(&conn) {
+                    Some(handle) => handle.close(code, reason),
                     None => {
                         self.close_on_connect.insert(conn, (code, reason));
                     }
@@ -303,10 +403,12 @@ impl Driver {
                 }
             }
             Event::ObjectChanged(key) => {
-                if let (Some(shared), Some(info)) =
-                    (self.objects.get(&key), self.machine.object(key))
-                {
-                    shared.set_handle(info.handle);
+                if let Some(shared) = self.objects.get(&key) {
+                    // A frame that changes and closes the object leaves no handle to read: the
+                    // `changed` still goes out, before the `closed`.
+                    if let Some(info) = self.machine.object(key) {
+                        shared.set_handle(info.handle);
+                    }
                     shared.bus.publish("changed", None, ObjectEvent::Changed);
                 }
             }
@@ -359,7 +461,7 @@ fn spawn_reader(
     conn: ConnId,
     mut source: Box<dyn FrameSource>,
     events: mpsc::Sender<(ConnId, ConnEvent)>,
-) {
+) -> AbortHandle {
     tokio::spawn(async move {
         loop {
             let incoming = source.next().await;
@@ -373,33 +475,63 @@ fn spawn_reader(
                 break;
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
-/// The writer queue is unbounded: it holds only what this process's own callers asked to send,
-/// and a write never makes the driver wait.
+/// Writes a connection's frames in order. A close goes out at once, even while a frame waits
+/// for a peer that stopped reading: that frame is given up, so the transport's close handshake
+/// (and its timeout) can start.
 fn spawn_writer(
     conn: ConnId,
     mut sink: Box<dyn FrameSink>,
     events: mpsc::Sender<(ConnId, ConnEvent)>,
-) -> mpsc::UnboundedSender<Write> {
-    let (writer, mut writes) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(write) = writes.recv().await {
-            let result = match write {
-                Write::Text(text) => sink.send(text).await,
-                Write::Close(code, reason) => sink.close(code, &reason).await,
+    reader: AbortHandle,
+) -> Conn {
+    let (texts, mut text_rx) = mpsc::unbounded_channel::<String>();
+    let (close, mut close_rx) = mpsc::unbounded_channel::<(u16, String)>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let counter = queued.clone();
+    let writer = tokio::spawn(async move {
+        let asked = loop {
+            let text = tokio::select! {
+                biased;
+                asked = close_rx.recv() => break asked,
+                text = text_rx.recv() => match text {
+                    Some(text) => text,
+                    None => break None,
+                },
             };
-            if let Err(error) = result {
-                if events
-                    .send((conn, ConnEvent::WriteFailed(error)))
-                    .await
-                    .is_err()
-                {
-                    break;
+            let sent = tokio::select! {
+                biased;
+                asked = close_rx.recv() => break asked,
+                sent = sink.send(text) => sent,
+            };
+            if counter.fetch_sub(1, Ordering::AcqRel) == MAX_QUEUED_FRAMES {
+                let _ = events.send((conn, ConnEvent::Drained)).await;
+            }
+            match sent {
+                // The peer closed first; the reader reports how.
+                Err(TransportError::ConnectionClosed) | Ok(()) => {}
+                Err(error) => {
+                    let _ = events.send((conn, ConnEvent::WriteFailed(error))).await;
                 }
             }
+        };
+        if let Some((code, reason)) = asked {
+            if let Err(error) = sink.close(code, &reason).await {
+                let _ = events.send((conn, ConnEvent::CloseFailed(error))).await;
+                return;
+            }
         }
+        // The sink lives until the connection is over: some transports end the connection
+        // when both halves are gone.
+        while text_rx.recv().await.is_some() {}
     });
-    writer
+    Conn {
+        texts,
+        close,
+        queued,
+        tasks: [writer.abort_handle(), reader],
+    }
 }

@@ -82,6 +82,9 @@ pub enum Error {
         /// The topics that exist, for the message.
         known: &'static str,
     },
+    /// A close code or reason that a WebSocket close frame cannot carry.
+    #[error("invalid close: {0}")]
+    InvalidClose(String),
     /// A builder setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -95,13 +98,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// The enigma.js error code: -1 `NOT_CONNECTED` (also for transport failures), -2
+    /// The enigma.js error code: -1 `NOT_CONNECTED` (also for transport failures and a session
+    /// whose driver is gone), -2
     /// `OBJECT_NOT_FOUND`, -11 `SESSION_SUSPENDED`, -12 `SESSION_NOT_ATTACHED`, the engine's own
     /// code for engine errors. Errors enigma.js never produced (invalid state, bad input, unknown
     /// topic, ...) have code 0: match on the variant for those.
     pub fn code(&self) -> i32 {
         match self {
-            Self::NotConnected { .. } | Self::Transport(_) => -1,
+            Self::NotConnected { .. } | Self::Transport(_) | Self::SessionGone => -1,
             Self::ObjectNotFound => -2,
             Self::SessionSuspended => -11,
             Self::SessionNotAttached => -12,

@@ -122,7 +122,12 @@ impl Traffic {
     /// The frame's request id (`id`), when it has one: what `CancelRequest` takes to cancel a
     /// call (SPEC Q-REQ-1).
     pub fn request_id(&self) -> Option<u64> {
-        self.json().get("id").and_then(serde_json::Value::as_u64)
+        // Reads the id alone; the rest of the frame is skipped, not built.
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: Option<u64>,
+        }
+        serde_json::from_str::<Id>(&self.text).ok()?.id
     }
 
     /// The frame parsed as JSON (the JSON-RPC request or response object).

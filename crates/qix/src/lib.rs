@@ -49,9 +49,16 @@
 //!
 //! # Cancel safety
 //!
-//! Dropping a [`Object::call`] future does not cancel the request: it was already written, and
-//! its response is discarded. Dropping an `open`, `close`, `suspend` or `resume` future does not
-//! stop the operation either; it completes in the session's driver task.
+//! Dropping an [`Object::call`] future does not cancel a request the session already took: it
+//! is written (or waits its turn to be) and its response is discarded. Dropping an `open`,
+//! `close`, `suspend` or `resume` future does not stop the operation either; it completes in the
+//! session's driver task.
+//!
+//! # Backpressure
+//!
+//! When the engine reads more slowly than calls are made, at most 256 frames wait to be written;
+//! further calls wait for room (their futures stay pending) instead of growing a queue. `close`,
+//! `suspend` and `resume` never wait behind calls.
 //!
 //! # Where qix differs from enigma.js
 //!
@@ -83,7 +90,7 @@ pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Tra
 pub use object::Object;
 pub use qix_events::ListenerGuard;
 pub use qix_session::{NotConnectedReason, State};
-pub use session::{Session, Stream};
+pub use session::{EventStream, Session};
 
 pub use {qix_events, qix_rpc, qix_session, qix_transport};
 

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::driver::DriverReply;
 use crate::event::{object_topic, ObjectEvent};
-use crate::session::{Link, Stream};
+use crate::session::{EventStream, Link};
 use crate::Error;
 
 /// What an object's handles share with the driver: its identity, its current handle, its events.
@@ -94,8 +94,10 @@ impl Object {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future does not cancel the request: it was already written, and its
-    /// response is discarded when it comes.
+    /// Dropping the future does not cancel a request the session already took: it is written
+    /// (or waits its turn to be) and its response is discarded when it comes. Dropped before
+    /// the session took it, the call is not made. To cancel a call on the engine, send
+    /// `CancelRequest` with its id ([`Traffic::request_id`](crate::Traffic::request_id)).
     pub async fn call(
         &self,
         method: &str,
@@ -160,9 +162,9 @@ impl Object {
 
     /// A stream of this object's events on `topic`: `changed`, `closed`, `traffic:*`,
     /// `traffic:sent`, `traffic:received`. The stream ends after `closed`.
-    pub fn subscribe(&self, topic: &str) -> Result<Stream<ObjectEvent>, Error> {
+    pub fn subscribe(&self, topic: &str) -> Result<EventStream<ObjectEvent>, Error> {
         let topic = object_topic(topic)?;
-        Ok(Stream::new(self.shared.bus.subscribe(topic)))
+        Ok(EventStream::new(self.shared.bus.subscribe(topic)))
     }
 
     /// Calls `listener` for each of this object's events on `topic`, on a task of its own,
@@ -206,3 +208,9 @@ impl PartialEq for Object {
 }
 
 impl Eq for Object {}
+
+impl std::hash::Hash for Object {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.shared).hash(state);
+    }
+}

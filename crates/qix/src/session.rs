@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::stream::FusedStream;
 use qix_events::{Bus, Delivery, ListenerGuard, Subscription};
-use qix_session::Command;
-use tokio::sync::{mpsc, oneshot};
+use qix_session::{Command, State};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{DriverReply, ToDriver};
 use crate::event::{session_topic, ObjectEvent, SessionEvent};
@@ -23,6 +24,7 @@ use crate::{Error, Object, SessionBuilder};
 pub struct Session {
     link: Link,
     bus: Bus<SessionEvent>,
+    state: watch::Receiver<State>,
 }
 
 impl Session {
@@ -32,11 +34,23 @@ impl Session {
         SessionBuilder::new(url.into())
     }
 
-    pub(crate) fn new(commands: mpsc::Sender<ToDriver>, bus: Bus<SessionEvent>) -> Self {
+    pub(crate) fn new(
+        senders: Senders,
+        bus: Bus<SessionEvent>,
+        state: watch::Receiver<State>,
+    ) -> Self {
         Self {
-            link: Link::Session(Arc::new(commands)),
+            link: Link::Session(Arc::new(senders)),
             bus,
+            state,
         }
+    }
+
+    /// The session's lifecycle state (SPEC "Lifecycle"), as of the last input the driver
+    /// handled: `Idle`, `Connecting`, `Open`, `Suspending`, `Suspended`, `Resuming`, `Closing`
+    /// or `Closed`.
+    pub fn state(&self) -> State {
+        *self.state.borrow()
     }
 
     /// Opens the session and returns the Global object (handle -1).
@@ -62,7 +76,12 @@ impl Session {
     }
 
     /// Like [`close`](Self::close), with the close code and reason to send.
+    ///
+    /// A code or reason that cannot go in a WebSocket close frame (a code outside 1000-1003,
+    /// 1007-1013 and 3000-4999, or a reason over 123 bytes) fails with [`Error::InvalidClose`]
+    /// before anything is sent.
     pub async fn close_with(&self, code: u16, reason: &str) -> Result<(), Error> {
+        check_close(code, reason)?;
         self.done(Command::Close {
             code,
             reason: reason.to_owned(),
@@ -79,7 +98,11 @@ impl Session {
     }
 
     /// Like [`suspend`](Self::suspend), with the close code and reason to send.
+    ///
+    /// A code or reason that cannot go in a WebSocket close frame fails with
+    /// [`Error::InvalidClose`] before anything is sent.
     pub async fn suspend_with(&self, code: u16, reason: &str) -> Result<(), Error> {
+        check_close(code, reason)?;
         self.done(Command::Suspend {
             code,
             reason: reason.to_owned(),
@@ -112,9 +135,9 @@ impl Session {
     /// Each stream has its own bounded queue: a stream that is not read falls behind and gets
     /// [`SessionEvent::Lagged`] instead of growing without limit. An unknown topic is an error.
     /// The stream ends when the session's driver stops.
-    pub fn subscribe(&self, topic: &str) -> Result<Stream<SessionEvent>, Error> {
+    pub fn subscribe(&self, topic: &str) -> Result<EventStream<SessionEvent>, Error> {
         let topic = session_topic(topic)?;
-        Ok(Stream::new(self.bus.subscribe(topic)))
+        Ok(EventStream::new(self.bus.subscribe(topic)))
     }
 
     /// One stream of the session's events on several topics, in the order they happened (an
@@ -132,12 +155,12 @@ impl Session {
     pub fn subscribe_many<'a>(
         &self,
         topics: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Stream<SessionEvent>, Error> {
+    ) -> Result<EventStream<SessionEvent>, Error> {
         let topics = topics
             .into_iter()
             .map(session_topic)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Stream::new(self.bus.subscribe_many(topics)))
+        Ok(EventStream::new(self.bus.subscribe_many(topics)))
     }
 
     /// Calls `listener` for each of the session's events on `topic`, on a task of its own, until
@@ -158,35 +181,57 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session").finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
     }
+}
+
+fn check_close(code: u16, reason: &str) -> Result<(), Error> {
+    qix_transport::check_close(code, reason).map_err(|error| Error::InvalidClose(error.to_string()))
+}
+
+/// The driver's two inboxes: lifecycle commands, always taken, and calls, which wait while the
+/// socket is backed up.
+pub(crate) struct Senders {
+    pub(crate) control: mpsc::Sender<ToDriver>,
+    pub(crate) calls: mpsc::Sender<ToDriver>,
 }
 
 /// How a handle reaches the driver. Sessions keep it alive; objects only borrow it, so that
 /// dropping the last `Session` closes the session even while objects are still held.
 #[derive(Clone)]
 pub(crate) enum Link {
-    Session(Arc<mpsc::Sender<ToDriver>>),
-    Object(mpsc::WeakSender<ToDriver>),
+    Session(Arc<Senders>),
+    Object {
+        control: mpsc::WeakSender<ToDriver>,
+        calls: mpsc::WeakSender<ToDriver>,
+    },
 }
 
 impl Link {
-    fn sender(&self) -> Option<mpsc::Sender<ToDriver>> {
-        match self {
-            Self::Session(sender) => Some((**sender).clone()),
-            Self::Object(weak) => weak.upgrade(),
+    fn sender(&self, command: &Command) -> Option<mpsc::Sender<ToDriver>> {
+        let call = matches!(command, Command::Call(_));
+        match (self, call) {
+            (Self::Session(senders), true) => Some(senders.calls.clone()),
+            (Self::Session(senders), false) => Some(senders.control.clone()),
+            (Self::Object { calls, .. }, true) => calls.upgrade(),
+            (Self::Object { control, .. }, false) => control.upgrade(),
         }
     }
 
     pub(crate) fn downgrade(&self) -> Self {
         match self {
-            Self::Session(sender) => Self::Object(sender.downgrade()),
-            Self::Object(weak) => Self::Object(weak.clone()),
+            Self::Session(senders) => Self::Object {
+                control: senders.control.downgrade(),
+                calls: senders.calls.downgrade(),
+            },
+            object => object.clone(),
         }
     }
 
     pub(crate) async fn request(&self, command: Command) -> Result<DriverReply, Error> {
-        let sender = self.sender().ok_or(Error::SessionGone)?;
+        let sender = self.sender(&command).ok_or(Error::SessionGone)?;
         let (reply, answer) = oneshot::channel();
         sender
             .send(ToDriver { command, reply })
@@ -200,12 +245,13 @@ impl Link {
     }
 }
 
-/// A stream of events from [`Session::subscribe`] or [`Object::subscribe`].
-pub struct Stream<E> {
+/// A stream of events from [`Session::subscribe`] or [`Object::subscribe`]
+/// (`futures::Stream<Item = E>`).
+pub struct EventStream<E> {
     inner: Subscription<E>,
 }
 
-impl<E> Stream<E> {
+impl<E> EventStream<E> {
     pub(crate) fn new(inner: Subscription<E>) -> Self {
         Self { inner }
     }
@@ -214,7 +260,7 @@ impl<E> Stream<E> {
 /// Both event types carry lag as a variant, so a stream of either maps deliveries the same way.
 macro_rules! event_stream {
     ($event:ident) => {
-        impl futures_util::Stream for Stream<$event> {
+        impl futures_util::Stream for EventStream<$event> {
             type Item = $event;
 
             fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<$event>> {
@@ -226,13 +272,19 @@ macro_rules! event_stream {
                 })
             }
         }
+
+        impl FusedStream for EventStream<$event> {
+            fn is_terminated(&self) -> bool {
+                self.inner.is_terminated()
+            }
+        }
     };
 }
 
 event_stream!(SessionEvent);
 event_stream!(ObjectEvent);
 
-impl<E> fmt::Debug for Stream<E> {
+impl<E> fmt::Debug for EventStream<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stream")
             .field("topics", &self.inner.topics())
