@@ -135,6 +135,15 @@ impl Phase {
         }
     }
 
+    /// Where a connect that failed goes back to: `before` is Idle or Closed (Q-OPEN-2).
+    fn before_connecting(before: State) -> Self {
+        if before == State::Closed {
+            Self::Closed
+        } else {
+            Self::Idle
+        }
+    }
+
     /// Q-EV-3: socket errors and `change`/`close` arrays are not reported in these states.
     fn is_suspended(&self) -> bool {
         matches!(
@@ -337,16 +346,7 @@ impl Machine {
             Phase::Suspending { .. } | Phase::Suspended | Phase::Resuming(_) => {
                 return self.fail(waiter, Failure::SessionSuspended);
             }
-            _ => {
-                let close = self.last_close.clone();
-                return self.fail(
-                    waiter,
-                    Failure::NotConnected {
-                        reason: NotConnectedReason::NotConnected,
-                        close,
-                    },
-                );
-            }
+            _ => return self.fail(waiter, self.not_connected()),
         }
         let Call {
             object,
@@ -366,14 +366,15 @@ impl Machine {
         };
         if !self.send(handle, method, params, pending) {
             // Open always has a connected link; answer rather than lose the waiter if not.
-            let close = self.last_close.clone();
-            self.fail(
-                waiter,
-                Failure::NotConnected {
-                    reason: NotConnectedReason::NotConnected,
-                    close,
-                },
-            );
+            self.fail(waiter, self.not_connected());
+        }
+    }
+
+    /// Q-REQ-3: a call with no socket, with the close event reported last (enigma.js R6).
+    fn not_connected(&self) -> Failure {
+        Failure::NotConnected {
+            reason: NotConnectedReason::NotConnected,
+            close: self.last_close.clone(),
         }
     }
 
@@ -409,16 +410,8 @@ impl Machine {
                 // opened, so there is no `closed` to tell.
                 self.abandon(close.code, close.reason.clone());
                 self.phase = Phase::Closed;
-                self.last_close = Some(close.clone());
-                for open_waiter in waiters {
-                    self.fail(
-                        open_waiter,
-                        Failure::NotConnected {
-                            reason: NotConnectedReason::SocketClosed,
-                            close: Some(close.clone()),
-                        },
-                    );
-                }
+                self.fail_calls(waiters, NotConnectedReason::SocketClosed, &close);
+                self.last_close = Some(close);
                 self.reply(waiter, Reply::Done);
             }
             Phase::Suspended => {
@@ -443,10 +436,8 @@ impl Machine {
             Phase::Resuming(resume) => {
                 // The resume fails; the session then closes for good, its new socket with the
                 // code and reason asked for, and `close` resolves once that socket has closed.
-                self.forget_requests();
-                self.timers.stop(TimerId::OnConnected);
-                self.fail(
-                    resume.waiter,
+                self.fail_resume(
+                    resume,
                     Failure::NotConnected {
                         reason: NotConnectedReason::SocketClosed,
                         close: Some(close.clone()),
@@ -566,11 +557,7 @@ impl Machine {
         match mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Connecting { waiters, before } => {
                 // Q-OPEN-2: not cached, no socket-error; the next open tries again.
-                self.phase = if before == State::Closed {
-                    Phase::Closed
-                } else {
-                    Phase::Idle
-                };
+                self.phase = Phase::before_connecting(before);
                 for waiter in waiters {
                     self.fail(waiter, Failure::ConnectFailed(cause.clone()));
                 }
@@ -618,21 +605,9 @@ impl Machine {
         match mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Connecting { waiters, before } => {
                 // Q-OPEN-2: open never hangs.
-                self.phase = if before == State::Closed {
-                    Phase::Closed
-                } else {
-                    Phase::Idle
-                };
-                self.last_close = Some(close.clone());
-                for waiter in waiters {
-                    self.fail(
-                        waiter,
-                        Failure::NotConnected {
-                            reason: NotConnectedReason::SocketClosed,
-                            close: Some(close.clone()),
-                        },
-                    );
-                }
+                self.phase = Phase::before_connecting(before);
+                self.fail_calls(waiters, NotConnectedReason::SocketClosed, &close);
+                self.last_close = Some(close);
             }
             Phase::Open => self.closed_unasked(reason, close),
             Phase::Closing {
@@ -674,11 +649,9 @@ impl Machine {
             }
             Phase::Resuming(resume) => {
                 // The resume fails; the registry is as it was when the session was suspended.
-                self.forget_requests();
-                self.timers.stop(TimerId::OnConnected);
                 self.phase = Phase::Suspended;
-                self.fail(
-                    resume.waiter,
+                self.fail_resume(
+                    resume,
                     Failure::NotConnected {
                         reason,
                         close: Some(close),
@@ -849,9 +822,15 @@ impl Machine {
     /// The resume fails: its socket is closed, the session is Suspended as before it.
     fn abandon_resume(&mut self, resume: Resume, failure: Failure) {
         self.abandon(1000, String::new());
+        self.phase = Phase::Suspended;
+        self.fail_resume(resume, failure);
+    }
+
+    /// Ends a resume that failed: its restore requests and its OnConnected wait are dropped,
+    /// its waiter answered. The caller decides the phase and the socket.
+    fn fail_resume(&mut self, resume: Resume, failure: Failure) {
         self.forget_requests();
         self.timers.stop(TimerId::OnConnected);
-        self.phase = Phase::Suspended;
         self.fail(resume.waiter, failure);
     }
 

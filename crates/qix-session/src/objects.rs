@@ -256,47 +256,37 @@ fn as_handle(value: &Value) -> Option<Handle> {
 /// Reads the object reference of a call that returns an object (enigma.js: `qHandle` and
 /// `qType` both `null` means the object does not exist).
 pub(crate) fn object_ref(result: &RawValue) -> Result<ObjectRef, Failure> {
-    let map = q_return(result).map_err(Failure::BadResponse)?;
+    let mut map = q_return(result).map_err(Failure::BadResponse)?;
     let handle = map.get("qHandle");
-    let object_type = map.get("qType");
-    if matches!(handle, Some(Value::Null)) && matches!(object_type, Some(Value::Null)) {
+    if matches!(handle, Some(Value::Null)) && matches!(map.get("qType"), Some(Value::Null)) {
         return Err(Failure::ObjectNotFound);
     }
     let handle = handle.and_then(as_handle).ok_or_else(|| {
         Failure::BadResponse("`qReturn.qHandle` is missing or not a 32-bit integer".to_owned())
     })?;
-    let object_type = match object_type {
-        Some(Value::String(object_type)) => object_type.clone(),
-        _ => {
-            return Err(Failure::BadResponse(
-                "`qReturn.qType` is missing or not a string".to_owned(),
-            ))
-        }
-    };
-    let id = match map.get("qGenericId") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(id)) => id.clone(),
-        Some(_) => {
-            return Err(Failure::BadResponse(
-                "`qReturn.qGenericId` is not a string".to_owned(),
-            ))
-        }
-    };
-    let generic_type = match map.get("qGenericType") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(generic_type)) => Some(generic_type.clone()),
-        Some(_) => {
-            return Err(Failure::BadResponse(
-                "`qReturn.qGenericType` is not a string".to_owned(),
-            ))
-        }
-    };
+    let object_type = optional_string(&mut map, "qType")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            Failure::BadResponse("`qReturn.qType` is missing or not a string".to_owned())
+        })?;
     Ok(ObjectRef {
         handle,
-        id,
+        id: optional_string(&mut map, "qGenericId")?.unwrap_or_default(),
         object_type,
-        generic_type,
+        generic_type: optional_string(&mut map, "qGenericType")?,
     })
+}
+
+/// Takes a string member out of `qReturn`: absent or `null` is `None`, another type an error.
+fn optional_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<String>, Failure> {
+    match map.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(Failure::BadResponse(format!(
+            "`qReturn.{name}` is not a string"
+        ))),
+    }
 }
 
 /// The new handle a restore request got back: `result.qReturn.qHandle` when it is an integer.

@@ -177,11 +177,8 @@ impl Driver {
                     None => {
                         // Every `Session` handle is gone: close cleanly, then stop.
                         handles_dropped_at = Some(Instant::now());
-                        let (reply, _) = oneshot::channel();
-                        let waiter = self.waiter(reply);
-                        let command = Command::Close { code: 1000, reason: String::new() };
-                        self.machine.handle(Input::Command { waiter, command }, now());
-                        self.execute();
+                        let (nobody, _) = oneshot::channel();
+                        self.command(Command::Close { code: 1000, reason: String::new() }, nobody);
                     }
                 },
                 Some(ToDriver { command, reply }) = self.calls.recv(), if take_calls => {
@@ -397,9 +394,8 @@ impl Driver {
             ),
             Event::Resumed => bus.publish("resumed", None, SessionEvent::Resumed),
             Event::TrafficReceived { object } => {
-                if let Some(text) = self.frame.take() {
-                    self.traffic(Direction::Received, &text, object);
-                    self.frame = Some(text);
+                if let Some(text) = &self.frame {
+                    self.traffic(Direction::Received, text, object);
                 }
             }
             Event::ObjectChanged(key) => {
