@@ -86,18 +86,14 @@ fn spawn_fake_engine(mut acceptor: MemoryAcceptor) -> mpsc::UnboundedReceiver<Se
     log
 }
 
-async fn serve(number: usize, connection: Connection, seen: mpsc::UnboundedSender<Seen>) {
-    let Connection {
-        mut sink,
-        mut source,
-    } = connection;
+async fn serve(number: usize, mut connection: Connection, seen: mpsc::UnboundedSender<Seen>) {
     let greeting = json!({"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": "SESSION_CREATED"}});
-    if sink.send(greeting.to_string()).await.is_err() {
+    if connection.send_text(greeting.to_string()).await.is_err() {
         return;
     }
     let mut next_handle = 1;
     loop {
-        let text = match source.next().await {
+        let text = match connection.next().await {
             Incoming::Text(text) => text,
             Incoming::Error(_) => continue,
             Incoming::Closed(close) => {
@@ -105,7 +101,7 @@ async fn serve(number: usize, connection: Connection, seen: mpsc::UnboundedSende
                 return;
             }
         };
-        let request: Value = serde_json::from_str(&text).expect("the client sends JSON");
+        let request: Value = serde_json::from_slice(&text).expect("the client sends JSON");
         let _ = seen.send(Seen::Request(number, request.clone()));
         let first = &request["params"][0];
         let mut reference = |q_type: &str, id: &Value| {
@@ -128,7 +124,7 @@ async fn serve(number: usize, connection: Connection, seen: mpsc::UnboundedSende
         };
         answer["jsonrpc"] = json!("2.0");
         answer["id"] = request["id"].clone();
-        if sink.send(answer.to_string()).await.is_err() {
+        if connection.send_text(answer.to_string()).await.is_err() {
             return;
         }
     }

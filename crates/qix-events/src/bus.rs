@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 
@@ -91,6 +91,9 @@ pub struct Bus<E> {
 pub(crate) struct Shared<E> {
     capacity: usize,
     state: Mutex<State<E>>,
+    /// How many entries `state` holds, read without the lock: a bus nobody listens to costs
+    /// one atomic load per publish.
+    entry_count: AtomicUsize,
     listener_panics: Arc<AtomicU64>,
 }
 
@@ -130,6 +133,8 @@ impl<E> Shared<E> {
                 topics,
                 queue: Arc::clone(&queue),
             });
+            self.entry_count
+                .store(state.entries.len(), Ordering::Release);
         }
         (id, queue)
     }
@@ -138,7 +143,10 @@ impl<E> Shared<E> {
         let removed = {
             let mut state = self.lock();
             let at = state.entries.iter().position(|entry| entry.id == id);
-            at.map(|at| state.entries.swap_remove(at))
+            let removed = at.map(|at| state.entries.swap_remove(at));
+            self.entry_count
+                .store(state.entries.len(), Ordering::Release);
+            removed
         };
         drop(removed);
     }
@@ -147,6 +155,7 @@ impl<E> Shared<E> {
         let entries = {
             let mut state = self.lock();
             state.closed = true;
+            self.entry_count.store(0, Ordering::Release);
             std::mem::take(&mut state.entries)
         };
         for entry in &entries {
@@ -186,6 +195,7 @@ impl<E: Send + Sync + 'static> Bus<E> {
                     next_id: 0,
                     entries: Vec::new(),
                 }),
+                entry_count: AtomicUsize::new(0),
                 listener_panics: Arc::new(AtomicU64::new(0)),
             }),
         }
@@ -199,6 +209,9 @@ impl<E: Send + Sync + 'static> Bus<E> {
     /// True when at least one live subscriber or listener matches `(kind, name)`.
     /// Allocation-free; false once the bus is closed.
     pub fn is_listened(&self, kind: &str, name: Option<&str>) -> bool {
+        if self.shared.entry_count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
         let state = self.shared.lock();
         state.entries.iter().any(|entry| entry.matches(kind, name))
     }

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The frame's bytes are not UTF-8 ([`decode_shared`](crate::decode_shared) only: a
+    /// `&str` is UTF-8 already).
+    #[error("frame is not UTF-8 text")]
+    NotUtf8,
     /// The text is not JSON. The message is serde_json's, with a line and column.
     #[error("frame is not valid JSON: {0}")]
     NotJson(String),

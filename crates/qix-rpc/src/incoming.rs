@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::error::raw_kind;
@@ -6,23 +7,26 @@ use crate::request::{check_version, read};
 use crate::{DecodeError, EngineError, Handle, RawValue, RequestId};
 
 /// A frame from the engine, classified (see the crate docs, "Classification").
-#[derive(Debug, Clone, PartialEq)]
-pub enum Incoming {
+///
+/// `P` is how raw JSON members (`result`, `params`) are held: copied out of the frame
+/// (`Box<RawValue>`, from [`decode`]) or shared with it ([`RawJson`], from [`decode_shared`]).
+#[derive(Debug, Clone)]
+pub enum Incoming<P = Box<RawValue>> {
     /// A frame with an `id`: the answer to a request.
-    Response(Response),
+    Response(Response<P>),
     /// A frame without an `id` but with `params`: pushed by the engine or the proxy.
-    Notification(Notification),
+    Notification(Notification<P>),
     /// Anything else: a plain message whose `change`/`close` arrays still apply.
     Message(Changes),
 }
 
 /// The answer to one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
+#[derive(Debug, Clone)]
+pub struct Response<P = Box<RawValue>> {
     /// The id of the request it answers.
     pub id: RequestId,
     /// The `result`, or the engine's `error`.
-    pub body: ResponseBody,
+    pub body: ResponseBody<P>,
     /// `true` when the engine says the result holds JSON patches (the `delta` member).
     pub delta: bool,
     /// Handles the engine reports as changed or closed along with this response.
@@ -31,15 +35,35 @@ pub struct Response {
 
 /// What a response carries.
 #[derive(Debug, Clone)]
-pub enum ResponseBody {
+pub enum ResponseBody<P = Box<RawValue>> {
     /// The `result` member, unparsed. A response with neither `result` nor `error` reads as a
     /// `null` result.
-    Result(Box<RawValue>),
+    Result(P),
     /// The `error` member.
     Error(EngineError),
 }
 
-impl PartialEq for ResponseBody {
+impl<P: Json> PartialEq for Incoming<P> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Response(a), Self::Response(b)) => a == b,
+            (Self::Notification(a), Self::Notification(b)) => a == b,
+            (Self::Message(a), Self::Message(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<P: Json> PartialEq for Response<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.body == other.body
+            && self.delta == other.delta
+            && self.changes == other.changes
+    }
+}
+
+impl<P: Json> PartialEq for ResponseBody<P> {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Result(a), Self::Result(b)) => a.get() == b.get(),
@@ -51,14 +75,14 @@ impl PartialEq for ResponseBody {
 
 /// A notification such as `OnConnected` or the proxy's `OnSessionTimedOut`.
 #[derive(Debug, Clone)]
-pub struct Notification {
+pub struct Notification<P = Box<RawValue>> {
     /// The `method` member; enigma.js also delivers notifications without one.
     pub method: Option<String>,
     /// The `params` member, unparsed (never JSON `null`).
-    pub params: Box<RawValue>,
+    pub params: P,
 }
 
-impl PartialEq for Notification {
+impl<P: Json> PartialEq for Notification<P> {
     fn eq(&self, other: &Self) -> bool {
         self.method == other.method && self.params.get() == other.params.get()
     }
@@ -80,6 +104,24 @@ impl Changes {
     }
 }
 
+/// Raw JSON text as a decoded frame holds it: `get` gives the text.
+pub trait Json {
+    /// The JSON text.
+    fn get(&self) -> &str;
+}
+
+impl Json for Box<RawValue> {
+    fn get(&self) -> &str {
+        RawValue::get(self)
+    }
+}
+
+impl Json for RawJson {
+    fn get(&self) -> &str {
+        RawJson::get(self)
+    }
+}
+
 /// Decodes and classifies one text frame from the engine.
 ///
 /// The frame is parsed once, member by member; the `result` and `params` members are copied out
@@ -91,6 +133,95 @@ impl Changes {
 /// these may appear twice. Unknown members are skipped unread, repeats included, so a frame of
 /// many small unknown members costs no memory.
 pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
+    classify(text, |raw| raw.to_owned(), null_raw).map_err(|error| error.error)
+}
+
+/// Like [`decode`], for a frame held in shared bytes: `result` and `params` come back as
+/// [`RawJson`] spans of the same bytes, so nothing of the payload is copied. The bytes must be
+/// UTF-8 (else [`DecodeError::NotUtf8`]).
+///
+/// When the frame is malformed but its `id` was readable, the error says which id
+/// ([`FrameError::id`]): the request it answers can then be settled with the error instead of
+/// waiting for an answer that will never come.
+pub fn decode_shared(frame: Bytes) -> Result<Incoming<RawJson>, FrameError> {
+    let text = std::str::from_utf8(&frame).map_err(|_| FrameError {
+        id: None,
+        error: DecodeError::NotUtf8,
+    })?;
+    let span = |raw: &RawValue| {
+        let part = raw.get();
+        let start = part.as_ptr() as usize - text.as_ptr() as usize;
+        RawJson(frame.slice(start..start + part.len()))
+    };
+    classify(text, span, || RawJson(Bytes::from_static(b"null")))
+}
+
+/// A decode error, with the `id` of the frame when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct FrameError {
+    /// The frame's `id`, when it was readable: the request it answers failed with this error.
+    pub id: Option<RequestId>,
+    /// What is wrong with the frame.
+    pub error: DecodeError,
+}
+
+/// Raw JSON text sharing the bytes of the frame it came from: cloning it, or keeping it, copies
+/// nothing. Made by [`decode_shared`]; always valid JSON in UTF-8.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RawJson(Bytes);
+
+impl RawJson {
+    /// The JSON text. Checks the UTF-8 again (safe code cannot skip it): linear in the
+    /// length, much cheaper than parsing; [`as_bytes`](Self::as_bytes) does not.
+    pub fn get(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("null")
+    }
+
+    /// The JSON text's bytes, for `serde_json::from_slice`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The shared bytes.
+    pub fn bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Checks that `text` is JSON and wraps it (copies nothing for `Bytes`).
+    pub fn new(text: impl Into<Bytes>) -> Result<Self, DecodeError> {
+        let bytes = text.into();
+        let text = std::str::from_utf8(&bytes).map_err(|_| DecodeError::NotUtf8)?;
+        serde_json::from_str::<&RawValue>(text)
+            .map_err(|error| DecodeError::NotJson(error.to_string()))?;
+        Ok(Self(bytes))
+    }
+
+    /// The JSON as a boxed [`RawValue`] (a copy).
+    pub fn to_raw_value(&self) -> Box<RawValue> {
+        RawValue::from_string(self.get().to_owned()).unwrap_or_else(|_| null_raw())
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RawJson").field(&self.get()).finish()
+    }
+}
+
+impl std::fmt::Display for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.get())
+    }
+}
+
+/// The one decoder behind [`decode`] and [`decode_shared`]: `payload` keeps a raw member,
+/// `null` makes the `null` result of a response that has neither `result` nor `error`.
+fn classify<'a, P>(
+    text: &'a str,
+    payload: impl Fn(&'a RawValue) -> P,
+    null: impl Fn() -> P,
+) -> Result<Incoming<P>, FrameError> {
     let mut seen = Seen::default();
     let mut id = None;
     let mut result = None;
@@ -118,20 +249,26 @@ pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
             Some(_) | None => {}
         }
         Ok(())
-    })?;
+    })
+    .map_err(|error| FrameError { id, error })?;
     let incoming = match (id, result, error) {
-        (Some(_), Some(_), Some(_)) => return Err(DecodeError::ResultAndError),
+        (Some(id), Some(_), Some(_)) => {
+            return Err(FrameError {
+                id: Some(id),
+                error: DecodeError::ResultAndError,
+            })
+        }
         // Without an id nothing is answered, so `params` decides whatever else the frame holds;
         // with an id, `params` alone (no `result`, no `error`) is a pushed message, not an answer.
         (None, _, _) | (Some(_), None, None) if params.is_some() => {
             Incoming::Notification(Notification {
                 method,
-                params: params.map(RawValue::to_owned).unwrap_or_else(null_raw),
+                params: params.map(&payload).unwrap_or_else(&null),
             })
         }
         (Some(id), Some(result), None) => Incoming::Response(Response {
             id,
-            body: ResponseBody::Result(result.to_owned()),
+            body: ResponseBody::Result(payload(result)),
             delta,
             changes,
         }),
@@ -143,7 +280,7 @@ pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
         }),
         (Some(id), None, None) => Incoming::Response(Response {
             id,
-            body: ResponseBody::Result(null_raw()),
+            body: ResponseBody::Result(null()),
             delta,
             changes,
         }),

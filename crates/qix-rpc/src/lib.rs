@@ -51,13 +51,19 @@
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod call;
 mod error;
 mod incoming;
 mod members;
 mod request;
 
+pub use bytes::Bytes;
+pub use call::{EncodedCall, MethodError};
 pub use error::{DecodeError, EngineError, ParamsError};
-pub use incoming::{decode, Changes, Incoming, Notification, Response, ResponseBody};
+pub use incoming::{
+    decode, decode_shared, Changes, FrameError, Incoming, Json, Notification, RawJson, Response,
+    ResponseBody,
+};
 pub use request::{Params, Request, RESERVED_MEMBERS};
 pub use serde_json::value::RawValue;
 

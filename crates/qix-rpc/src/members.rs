@@ -45,25 +45,26 @@ pub(crate) fn for_each_member<'a>(
 }
 
 /// Remembers which of the members a decoder reads it has met, so a repeat is an error: which copy
-/// would count is a guess a peer could exploit.
+/// would count is a guess a peer could exploit. One bit per known member: no allocation.
 #[derive(Debug, Default)]
-pub(crate) struct Seen(Vec<&'static str>);
+pub(crate) struct Seen(u32);
 
 impl Seen {
-    /// `name` as one of `known` when it is, after checking it was not met before.
+    /// `name` as one of `known` (at most 32) when it is, after checking it was not met before.
     pub(crate) fn known(
         &mut self,
         known: &[&'static str],
         name: &str,
     ) -> Result<Option<&'static str>, DecodeError> {
-        let Some(&name) = known.iter().find(|&&known| known == name) else {
+        let Some(index) = known.iter().position(|&known| known == name) else {
             return Ok(None);
         };
-        if self.0.contains(&name) {
+        let bit = 1u32 << (index % 32);
+        if self.0 & bit != 0 {
             return Err(DecodeError::DuplicateMember(name.to_owned()));
         }
-        self.0.push(name);
-        Ok(Some(name))
+        self.0 |= bit;
+        Ok(Some(known[index]))
     }
 }
 

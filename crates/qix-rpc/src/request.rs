@@ -198,6 +198,9 @@ pub(crate) fn read<'a, T: Deserialize<'a>>(
 }
 
 pub(crate) fn check_version(raw: &RawValue) -> Result<(), DecodeError> {
+    if raw.get() == r#""2.0""# {
+        return Ok(());
+    }
     // Owned, because `"2\u002e0"` is the same string and cannot be borrowed from the frame.
     match read::<String>(raw, "jsonrpc", "the string \"2.0\"").as_deref() {
         Ok("2.0") => Ok(()),

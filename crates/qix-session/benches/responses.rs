@@ -1,13 +1,13 @@
 //! Throughput of the response path: N calls pending on an open machine, then their N responses
 //! decoded and handed in, effects drained. Plain std timing; run with `cargo bench -p qix-session`.
 //!
-//! Handling one response costs one decode and one hash-map lookup; the result payload is moved
-//! from the decoded frame to the reply, never copied.
+//! Handling one response costs one decode and one hash-map lookup; the result payload is a span
+//! of the frame's bytes from the decoded frame to the reply, never copied.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use qix_rpc::Params;
+use qix_rpc::{Bytes, EncodedCall};
 use qix_session::{Call, Command, Config, Effect, Input, Machine, Reply, Waiter};
 
 const RESPONSES: u64 = 100_000;
@@ -56,8 +56,7 @@ fn machine_with_pending_calls(now: Instant) -> (Machine, qix_session::ConnId) {
     for waiter in 1..=RESPONSES {
         let call = Call {
             object: global,
-            method: "GetLayout".to_owned(),
-            params: Params::empty(),
+            call: EncodedCall::new("GetLayout", &[(); 0]).expect("a plain call"),
             returns_object: false,
         };
         machine.handle(
@@ -74,21 +73,21 @@ fn machine_with_pending_calls(now: Instant) -> (Machine, qix_session::ConnId) {
 }
 
 fn main() {
-    let frames: Vec<String> = (1..=RESPONSES)
+    let frames: Vec<Bytes> = (1..=RESPONSES)
         .map(|id| {
-            format!(
+            Bytes::from(format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"result":{{"qLayout":{{"qInfo":{{"qId":"chart-{id}","qType":"barchart"}},"qSelectionInfo":{{}},"title":"Sales per region"}}}}}}"#
-            )
+            ))
         })
         .collect();
-    let bytes: usize = frames.iter().map(String::len).sum();
+    let bytes: usize = frames.iter().map(Bytes::len).sum();
 
     let mut decode_only = Duration::MAX;
     let mut full = Duration::MAX;
     for _ in 0..ROUNDS {
         let start = clock();
         for frame in &frames {
-            black_box(qix_rpc::decode(black_box(frame)).is_ok());
+            black_box(qix_rpc::decode_shared(black_box(frame.clone())).is_ok());
         }
         decode_only = decode_only.min(start.elapsed());
 
@@ -97,7 +96,7 @@ fn main() {
         let start = clock();
         let mut effects = 0;
         for frame in &frames {
-            let decoded = qix_rpc::decode(frame);
+            let decoded = qix_rpc::decode_shared(frame.clone());
             machine.handle(Input::Frame { conn, decoded }, now);
             effects += drain(&mut machine);
         }

@@ -1,6 +1,6 @@
 //! What comes out of the machine: actions for the driver and events for the user.
 
-use qix_rpc::{Handle, Notification, RawValue};
+use qix_rpc::{Handle, Notification, RawJson};
 
 use crate::{Cause, CloseEvent, ConnId, Failure, ObjectKey, Waiter};
 
@@ -25,8 +25,8 @@ pub enum Effect {
         /// The object the request concerns.
         object: Option<ObjectKey>,
     },
-    /// Send a close frame on `conn`, then keep reading it until it reports closed. When `conn`
-    /// is still connecting, close it as soon as it connects.
+    /// Send a close frame on `conn`, then keep reading it until it reports closed. The
+    /// machine asks for this only for connected connections and times the answer itself.
     CloseSocket {
         /// The connection.
         conn: ConnId,
@@ -34,6 +34,12 @@ pub enum Effect {
         code: u16,
         /// The close reason.
         reason: String,
+    },
+    /// Drop `conn` at once (no close handshake; TCP ends), or stop connecting it. Nothing
+    /// more is handed in for it.
+    DropConnection {
+        /// The connection.
+        conn: ConnId,
     },
     /// The outcome of the command handed in with `waiter`. Exactly one per command.
     Reply {
@@ -51,8 +57,8 @@ pub enum Effect {
 pub enum Reply {
     /// `Open` succeeded: the Global object.
     Opened(ObjectInfo),
-    /// A call succeeded: the `result` member, unparsed.
-    Result(Box<RawValue>),
+    /// A call succeeded: the `result` member, unparsed, sharing the frame's bytes.
+    Result(RawJson),
     /// A call that returns an object succeeded: the object, registered.
     Object(ObjectInfo),
     /// `Close`, `Suspend` or `Resume` completed.
@@ -102,7 +108,7 @@ pub enum Event {
     /// `closed`: the session is closed, with the close event.
     Closed(CloseEvent),
     /// `notification:<method>` and `notification:*`.
-    Notification(Notification),
+    Notification(Notification<RawJson>),
     /// `socket-error`.
     SocketError(SocketProblem),
     /// `suspended`.
@@ -125,4 +131,68 @@ pub enum Event {
     ObjectChanged(ObjectKey),
     /// `closed` on an object. It is unregistered and never gets another event.
     ObjectClosed(ObjectKey),
+}
+
+/// The topics a session's events are published on, as `subscribe` takes them. Each
+/// [`Event`] names its own with [`Event::topic`]; sent traffic is `traffic:sent`.
+pub const SESSION_TOPICS: [&str; 10] = [
+    "opened",
+    "closed",
+    "notification:*",
+    "notification:<Method>",
+    "socket-error",
+    "suspended",
+    "resumed",
+    "traffic:*",
+    "traffic:sent",
+    "traffic:received",
+];
+
+/// The topics an object's events are published on.
+pub const OBJECT_TOPICS: [&str; 5] = [
+    "changed",
+    "closed",
+    "traffic:*",
+    "traffic:sent",
+    "traffic:received",
+];
+
+impl Event {
+    /// The topic the event is published on, as `(kind, name)`: `("notification",
+    /// Some("OnConnected"))` is `notification:OnConnected`. [`Event::ObjectChanged`] and
+    /// [`Event::ObjectClosed`] are object topics ([`OBJECT_TOPICS`]), the others session topics
+    /// ([`SESSION_TOPICS`]); traffic goes to both.
+    pub fn topic(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Opened => ("opened", None),
+            Self::Closed(_) | Self::ObjectClosed(_) => ("closed", None),
+            Self::Notification(notification) => (
+                "notification",
+                notification.method.as_deref().filter(|m| !m.is_empty()),
+            ),
+            Self::SocketError(_) => ("socket-error", None),
+            Self::Suspended { .. } => ("suspended", None),
+            Self::Resumed => ("resumed", None),
+            Self::TrafficReceived { .. } => ("traffic", Some("received")),
+            Self::ObjectChanged(_) => ("changed", None),
+        }
+    }
+}
+
+/// Whether a session emits events on `topic` (`kind`, `kind:name` or `kind:*`).
+pub fn is_session_topic(topic: &str) -> bool {
+    match topic.split_once(':') {
+        None => matches!(
+            topic,
+            "opened" | "closed" | "socket-error" | "suspended" | "resumed"
+        ),
+        Some(("notification", name)) => !name.is_empty(),
+        Some(("traffic", name)) => matches!(name, "*" | "sent" | "received"),
+        Some(_) => false,
+    }
+}
+
+/// Whether an object emits events on `topic`.
+pub fn is_object_topic(topic: &str) -> bool {
+    OBJECT_TOPICS.contains(&topic)
 }

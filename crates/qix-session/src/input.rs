@@ -1,6 +1,6 @@
 //! What goes into the machine: user commands and transport facts.
 
-use qix_rpc::{DecodeError, Incoming, Params};
+use qix_rpc::{EncodedCall, FrameError, Incoming, RawJson};
 
 use crate::{Cause, CloseEvent, ConnId, ObjectKey, Waiter};
 
@@ -29,7 +29,8 @@ pub enum Input {
         /// Why, as the transport reported it.
         cause: Cause,
     },
-    /// A text frame arrived and was decoded by `qix_rpc::decode` (or failed to decode).
+    /// A text frame arrived and was decoded by `qix_rpc::decode_shared` (or failed to
+    /// decode).
     ///
     /// The driver keeps the frame's text: a
     /// [`Event::TrafficReceived`](crate::Event::TrafficReceived) emitted while handling this
@@ -38,7 +39,7 @@ pub enum Input {
         /// The connection it arrived on.
         conn: ConnId,
         /// The decoded frame.
-        decoded: Result<Incoming, DecodeError>,
+        decoded: Result<Incoming<RawJson>, FrameError>,
     },
     /// The transport reported a problem with one frame (binary frame, bad UTF-8, too large) or
     /// with the connection; the connection may still be usable. A close follows if it is not.
@@ -49,12 +50,24 @@ pub enum Input {
         cause: Cause,
     },
     /// The connection is over: the peer's close code and reason, or 1006 when it dropped.
+    /// The driver keeps polling it until its stream ends ([`Input::SocketEnded`]) or the
+    /// machine asks for it to be dropped.
     SocketClosed {
         /// The connection.
         conn: ConnId,
         /// How it ended.
         close: CloseEvent,
     },
+    /// The connection's stream ended: nothing more will come from it, TCP included. One that
+    /// ends without [`Input::SocketClosed`] counts as closed with 1006.
+    SocketEnded {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Every handle of the session is gone: nobody can make a call or wait for an event
+    /// any more. The session closes (1000) and the machine is finished once every
+    /// connection is over, or after the release grace (Q-CLOSE-5).
+    Released,
 }
 
 /// A user command.
@@ -91,10 +104,8 @@ pub enum Command {
 pub struct Call {
     /// The object the method is called on; the machine sends to its current handle.
     pub object: ObjectKey,
-    /// The engine method (`GetLayout`).
-    pub method: String,
-    /// The parameters.
-    pub params: Params,
+    /// The method and its parameters, encoded by the caller.
+    pub call: EncodedCall,
     /// The result is an object reference (`result.qReturn {qHandle, qType, ...}`): register the
     /// object and reply [`Reply::Object`](crate::Reply::Object) instead of the raw result.
     pub returns_object: bool,

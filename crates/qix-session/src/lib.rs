@@ -13,14 +13,15 @@
 //! out what the machine asks for:
 //!
 //! ```text
-//!  user commands  Input::Command ──┐                        ┌─> Effect::Connect      ┐ socket work
-//!  transport      Input::Connected,│    ┌──────────────┐    ├─> Effect::Send         │ for the
-//!  facts          ConnectFailed,   ├──> │   Machine    │ ───┼─> Effect::CloseSocket  ┘ driver
-//!                 Frame, Socket-   │    │ lifecycle,   │    ├─> Effect::Reply   settle one waiter
-//!                 Error, Socket-   │    │ requests,    │    └─> Effect::Emit    tell the user
-//!                 Closed           │    │ objects,     │
-//!  the time       now: Instant ────┘    │ timer        │ ─────> poll_timeout(): next deadline
-//!                 handle_timeout(now) ─>└──────────────┘
+//!  user commands  Input::Command, ─┐                        ┌─> Effect::Connect       ┐ socket
+//!                 Released         │    ┌──────────────┐    ├─> Effect::Send          │ work for
+//!  transport      Input::Connected,├──> │   Machine    │ ───┼─> Effect::CloseSocket   │ the
+//!  facts          ConnectFailed,   │    │ lifecycle,   │    ├─> Effect::DropConnection┘ driver
+//!                 Frame, Socket-   │    │ requests,    │    ├─> Effect::Reply   settle one waiter
+//!                 Error, Socket-   │    │ objects,     │    └─> Effect::Emit    tell the user
+//!                 Closed, -Ended   │    │ connections, │
+//!  the time       now: Instant ────┘    │ timer table  │ ─────> poll_timeout(): next deadline
+//!                 handle_timeout(now) ─>└──────────────┘ ─────> is_finished(): the driver stops
 //! ```
 //!
 //! # The driver loop
@@ -29,14 +30,16 @@
 //!    [`Machine::handle_timeout`] once the deadline of step 3 has passed (early or repeated
 //!    calls do nothing).
 //! 2. Drain [`Machine::poll_effect`] until it returns `None`, carrying out each effect in order.
-//! 3. Rearm the one timer from [`Machine::poll_timeout`].
+//! 3. Rearm the one timer from [`Machine::poll_timeout`] (only when the deadline moved).
+//! 4. Stop once [`Machine::is_finished`] says so: every handle is gone and every connection
+//!    is over.
 //!
 //! A session scripted by hand: open, the socket connects, one call, its response.
 //!
 //! ```
 //! use std::time::Instant;
 //!
-//! use qix_rpc::Params;
+//! use qix_rpc::{Bytes, EncodedCall};
 //! use qix_session::{Call, Command, Config, Effect, Event, Input, Machine, Reply, Waiter};
 //!
 //! /// Step 2 of the loop: everything the machine asks for, in order.
@@ -64,8 +67,7 @@
 //! // A call: one frame to write, with request id 1 on Global's handle.
 //! let call = Call {
 //!     object: global.key,
-//!     method: "EngineVersion".to_owned(),
-//!     params: Params::empty(),
+//!     call: EncodedCall::new("EngineVersion", &[(); 0])?, // encoded by the caller, once
 //!     returns_object: false,
 //! };
 //! machine.handle(Input::Command { waiter: Waiter(2), command: Command::Call(call) }, now);
@@ -74,8 +76,8 @@
 //! assert_eq!(text, r#"{"jsonrpc":"2.0","id":1,"handle":-1,"method":"EngineVersion","params":[]}"#);
 //!
 //! // The engine's response, decoded by the driver: traffic first, then the caller's result.
-//! let frame = r#"{"jsonrpc":"2.0","id":1,"result":{"qComponentVersion":"12.2.0"}}"#;
-//! machine.handle(Input::Frame { conn, decoded: qix_rpc::decode(frame) }, now);
+//! let frame = Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"result":{"qComponentVersion":"12.2.0"}}"#);
+//! machine.handle(Input::Frame { conn, decoded: qix_rpc::decode_shared(frame) }, now);
 //! let effects = drain(&mut machine);
 //! let [Effect::Emit(Event::TrafficReceived { object }), Effect::Reply { waiter: Waiter(2), reply: Reply::Result(result) }] =
 //!     &effects[..]
@@ -85,9 +87,10 @@
 //! assert_eq!(*object, Some(global.key));
 //! assert_eq!(result.get(), r#"{"qComponentVersion":"12.2.0"}"#);
 //!
-//! // Step 3: nothing to wait for outside a resume.
+//! // Step 3: nothing to wait for.
 //! assert_eq!(machine.poll_timeout(), None);
 //! assert_eq!(machine.pending_calls(), 0);
+//! # Ok::<(), qix_rpc::MethodError>(())
 //! ```
 //!
 //! # Choices the SPEC leaves open
@@ -112,14 +115,18 @@ mod input;
 mod machine;
 mod objects;
 mod requests;
+mod sockets;
 mod timer;
 mod types;
 
-pub use effect::{Effect, Event, Initiator, ObjectInfo, Reply, SocketProblem};
+pub use effect::{
+    is_object_topic, is_session_topic, Effect, Event, Initiator, ObjectInfo, Reply, SocketProblem,
+    OBJECT_TOPICS, SESSION_TOPICS,
+};
 pub use input::{Call, Command, Input};
 pub use machine::Machine;
 pub use types::{
-    Cause, CloseEvent, Config, ConnId, Failure, NotConnectedReason, ObjectKey, State, Waiter,
+    codes, Cause, CloseEvent, Config, ConnId, Failure, NotConnectedReason, ObjectKey, State, Waiter,
 };
 
 #[cfg(test)]

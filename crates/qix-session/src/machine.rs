@@ -5,7 +5,7 @@ use std::mem;
 use std::time::Instant;
 
 use qix_rpc::{
-    Changes, DecodeError, Handle, Incoming, Notification, Params, RawValue, Request, Response,
+    Changes, EncodedCall, FrameError, Handle, Incoming, Notification, RawJson, Response,
     ResponseBody, GLOBAL_HANDLE,
 };
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::objects::{self, Objects, RestorePlan};
 use crate::requests::{Pending, Purpose, Requests, RestoreStep};
+use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
 use crate::{
     Call, Cause, CloseEvent, Command, Config, ConnId, Effect, Event, Failure, Initiator, Input,
@@ -57,9 +58,18 @@ pub struct Machine {
     effects: VecDeque<Effect>,
     /// The close event reported last, given to calls that find no socket (enigma.js R6).
     last_close: Option<CloseEvent>,
-    /// The params of the last `OpenDoc` written on this session, for the restore (Q-RES-3).
-    last_open_doc: Option<Params>,
+    /// The last `OpenDoc` written on this session, for the restore (Q-RES-3).
+    last_open_doc: Option<EncodedCall>,
+    /// Every connection the driver holds, current or not, until it is over (Q-CLOSE-4).
+    sockets: Sockets,
+    /// Every handle of the session is gone (Q-CLOSE-5).
+    released: bool,
+    /// The time of the input being handled.
+    now: Option<Instant>,
 }
+
+/// The waiter of a close nobody waits for: the one a release starts. Never replied to.
+const NOBODY: Waiter = Waiter(u64::MAX);
 
 #[derive(Debug, Clone, Copy)]
 struct Link {
@@ -173,24 +183,31 @@ impl Machine {
             effects: VecDeque::new(),
             last_close: None,
             last_open_doc: None,
+            sockets: Sockets::default(),
+            released: false,
+            now: None,
         }
     }
 
     /// Hands in a user command or a transport fact; `now` is the driver's current time.
     pub fn handle(&mut self, input: Input, now: Instant) {
+        self.now = Some(now);
         match input {
             Input::Command { waiter, command } => self.command(waiter, command),
-            Input::Connected { conn } => self.connected(conn, now),
+            Input::Connected { conn } => self.connected(conn),
             Input::ConnectFailed { conn, cause } => self.connect_failed(conn, cause),
             Input::Frame { conn, decoded } => self.frame(conn, decoded),
             Input::SocketError { conn, cause } => self.socket_error(conn, cause),
             Input::SocketClosed { conn, close } => self.socket_closed(conn, close),
+            Input::SocketEnded { conn } => self.socket_ended(conn),
+            Input::Released => self.release(),
         }
     }
 
     /// Fires the timers whose deadline is not after `now`.
     /// Early or repeated calls are harmless no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
         while let Some(timer) = self.timers.take_expired(now) {
             match timer {
                 TimerId::OnConnected => {
@@ -203,8 +220,30 @@ impl Machine {
                         self.session_state(SessionState::Created);
                     }
                 }
+                // Q-CLOSE-4: a close the peer does not answer in time, or a connection that
+                // does not finish after its close.
+                TimerId::Socket(conn) => self.drop_socket(conn),
+                // Q-CLOSE-5: the grace after the last handle went is over.
+                TimerId::Release => {
+                    for conn in self.sockets.conns() {
+                        self.drop_socket(conn);
+                    }
+                }
             }
         }
+    }
+
+    /// True once every handle is gone ([`Input::Released`]) and the machine has nothing left
+    /// to do: the session is closed and every connection is over. The driver stops then.
+    pub fn is_finished(&self) -> bool {
+        self.is_quiet() && self.sockets.is_empty()
+    }
+
+    /// True once every handle is gone and the session is closed: no event can follow (no
+    /// command can open it again), though connections may still be finishing. Event streams
+    /// can end now.
+    pub fn is_quiet(&self) -> bool {
+        self.released && matches!(self.phase, Phase::Idle | Phase::Closed)
     }
 
     /// The next thing for the driver to do, in the order the machine decided it.
@@ -239,7 +278,15 @@ impl Machine {
     }
 
     fn reply(&mut self, waiter: Waiter, reply: Reply) {
-        self.effects.push_back(Effect::Reply { waiter, reply });
+        if waiter != NOBODY {
+            self.effects.push_back(Effect::Reply { waiter, reply });
+        }
+    }
+
+    fn arm(&mut self, timer: TimerId, after: std::time::Duration) {
+        if let Some(now) = self.now {
+            self.timers.set_after(timer, now, after);
+        }
     }
 
     fn fail(&mut self, waiter: Waiter, failure: Failure) {
@@ -264,46 +311,79 @@ impl Machine {
             connected: false,
             errored: false,
         });
+        self.sockets.add(conn);
         self.effects.push_back(Effect::Connect { conn });
     }
 
-    /// Closes the current connection and stops listening to it.
+    /// Closes the current connection and stops listening to it. One still connecting is
+    /// closed as soon as it connects (Q-CLOSE-4).
     fn abandon(&mut self, code: u16, reason: String) {
         if let Some(link) = self.link.take() {
-            self.effects.push_back(Effect::CloseSocket {
-                conn: link.conn,
-                code,
-                reason,
-            });
+            self.close_conn(link.conn, CloseEvent { code, reason });
+        }
+    }
+
+    /// Sends a close on `conn` and gives the peer the close timeout to answer; a connection
+    /// still connecting gets its close when it connects.
+    fn close_conn(&mut self, conn: ConnId, close: CloseEvent) {
+        match self.sockets.phase(conn) {
+            Some(SocketPhase::Connecting { .. }) => {
+                self.sockets.set(
+                    conn,
+                    SocketPhase::Connecting {
+                        then_close: Some(close),
+                    },
+                );
+            }
+            Some(SocketPhase::Open) => {
+                self.sockets.set(conn, SocketPhase::Closing);
+                self.arm(TimerId::Socket(conn), self.config.close_timeout);
+                self.effects.push_back(Effect::CloseSocket {
+                    conn,
+                    code: close.code,
+                    reason: close.reason,
+                });
+            }
+            // Closing or closed already: one close frame is enough.
+            Some(SocketPhase::Closing | SocketPhase::Finishing) | None => {}
+        }
+    }
+
+    /// Q-CLOSE-4: the connection is dropped without waiting any longer; if it had not
+    /// reported its close, it counts as closed with 1006.
+    fn drop_socket(&mut self, conn: ConnId) {
+        let Some(phase) = self.sockets.remove(conn) else {
+            return;
+        };
+        self.timers.stop(TimerId::Socket(conn));
+        self.effects.push_back(Effect::DropConnection { conn });
+        match phase {
+            SocketPhase::Connecting { .. } => self.connect_failed(conn, Cause::new(Dropped)),
+            SocketPhase::Open | SocketPhase::Closing => {
+                self.socket_closed(conn, CloseEvent::new(1006, ""));
+            }
+            SocketPhase::Finishing => {}
         }
     }
 
     /// Writes a request on the current connection. Callers check that it is open.
-    fn send(&mut self, handle: Handle, method: String, params: Params, pending: Pending) -> bool {
+    fn send(&mut self, handle: Handle, call: EncodedCall, pending: Pending) -> bool {
         let Some(link) = self.link.filter(|link| link.connected) else {
             return false;
         };
         let id = self.requests.allocate();
         let object = pending.object;
-        let request = Request {
-            id,
-            handle,
-            method,
-            params,
-            delta: None,
-            extra: serde_json::Map::new(),
-        };
-        let text = request.encode_with(&self.config.protocol);
+        if call.method() == "OpenDoc" {
+            // Q-RES-3: a resume may have to open the same document again.
+            self.last_open_doc = Some(call.clone());
+        }
+        let text = call.into_request(id, handle, false, &self.config.protocol);
         self.effects.push_back(Effect::Send {
             conn: link.conn,
             text,
             object: Some(object),
         });
         self.requests.insert(id, pending);
-        if request.method == "OpenDoc" {
-            // Q-RES-3: a resume may have to open the same document again.
-            self.last_open_doc = Some(request.params);
-        }
         true
     }
 
@@ -350,8 +430,7 @@ impl Machine {
         }
         let Call {
             object,
-            method,
-            params,
+            call,
             returns_object,
         } = call;
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
@@ -364,7 +443,7 @@ impl Machine {
                 returns_object,
             },
         };
-        if !self.send(handle, method, params, pending) {
+        if !self.send(handle, call, pending) {
             // Open always has a connected link; answer rather than lose the waiter if not.
             self.fail(waiter, self.not_connected());
         }
@@ -460,11 +539,26 @@ impl Machine {
 
     fn close_socket(&mut self, close: &CloseEvent) {
         if let Some(link) = self.link {
-            self.effects.push_back(Effect::CloseSocket {
-                conn: link.conn,
-                code: close.code,
-                reason: close.reason.clone(),
-            });
+            self.close_conn(link.conn, close.clone());
+        }
+    }
+
+    /// Q-CLOSE-5: every handle is gone. The session closes with 1000 as if asked to, and
+    /// whatever is still open after the grace period is dropped.
+    fn release(&mut self) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        self.close(
+            NOBODY,
+            CloseEvent {
+                code: 1000,
+                reason: String::new(),
+            },
+        );
+        if !self.sockets.is_empty() {
+            self.arm(TimerId::Release, self.config.release_grace);
         }
     }
 
@@ -519,7 +613,17 @@ impl Machine {
 
     // ---- transport facts ---------------------------------------------------------------
 
-    fn connected(&mut self, conn: ConnId, now: Instant) {
+    fn connected(&mut self, conn: ConnId) {
+        match self.sockets.phase(conn) {
+            Some(SocketPhase::Connecting { then_close }) => {
+                self.sockets.set(conn, SocketPhase::Open);
+                if let Some(close) = then_close {
+                    // Abandoned while it connected: close it now (Q-CLOSE-4).
+                    return self.close_conn(conn, close);
+                }
+            }
+            _ => return,
+        }
         let Some(link) = self
             .link
             .as_mut()
@@ -541,15 +645,19 @@ impl Machine {
             Phase::Resuming(resume) => {
                 resume.step = ResumeStep::AwaitingOnConnected;
                 // A timeout too large to add to `now` means no deadline: wait for OnConnected.
-                if let Some(deadline) = now.checked_add(self.config.on_connected_timeout) {
-                    self.timers.set(TimerId::OnConnected, deadline);
-                }
+                self.arm(TimerId::OnConnected, self.config.on_connected_timeout);
             }
             _ => {}
         }
     }
 
     fn connect_failed(&mut self, conn: ConnId, cause: Cause) {
+        if matches!(
+            self.sockets.phase(conn),
+            Some(SocketPhase::Connecting { .. })
+        ) {
+            self.sockets.remove(conn);
+        }
         if self.current(conn).is_none_or(|link| link.connected) {
             return;
         }
@@ -592,7 +700,29 @@ impl Machine {
         }
     }
 
+    /// The connection's stream ended: it is over for good. One that ended without
+    /// reporting a close counts as closed with 1006.
+    fn socket_ended(&mut self, conn: ConnId) {
+        match self.sockets.remove(conn) {
+            Some(SocketPhase::Open | SocketPhase::Closing) => {
+                self.timers.stop(TimerId::Socket(conn));
+                self.socket_closed(conn, CloseEvent::new(1006, ""));
+            }
+            Some(SocketPhase::Finishing) => self.timers.stop(TimerId::Socket(conn)),
+            Some(phase @ SocketPhase::Connecting { .. }) => self.sockets.set(conn, phase),
+            None => {}
+        }
+    }
+
     fn socket_closed(&mut self, conn: ConnId, close: CloseEvent) {
+        if matches!(
+            self.sockets.phase(conn),
+            Some(SocketPhase::Open | SocketPhase::Closing)
+        ) {
+            // The driver polls it on until its stream ends, within the close timeout.
+            self.sockets.set(conn, SocketPhase::Finishing);
+            self.arm(TimerId::Socket(conn), self.config.close_timeout);
+        }
         let Some(link) = self.current(conn) else {
             return;
         };
@@ -694,7 +824,7 @@ impl Machine {
 
     // ---- frames ------------------------------------------------------------------------
 
-    fn frame(&mut self, conn: ConnId, decoded: Result<Incoming, DecodeError>) {
+    fn frame(&mut self, conn: ConnId, decoded: Result<Incoming<RawJson>, FrameError>) {
         let Some(link) = self
             .link
             .as_mut()
@@ -704,10 +834,20 @@ impl Machine {
         };
         link.errored = false;
         match decoded {
-            // Q-REQ-6: dropped, reported, nothing else touched.
-            Err(error) => {
+            // Q-REQ-6: dropped, reported, nothing else touched. Q-REQ-8: unless its id names
+            // a pending request, which then fails with the frame's error.
+            Err(FrameError { id, error }) => {
+                let pending = id.and_then(|id| self.requests.take(id));
                 if !self.phase.is_suspended() {
-                    self.emit(Event::SocketError(SocketProblem::Decode(error)));
+                    self.emit(Event::SocketError(SocketProblem::Decode(error.clone())));
+                }
+                if let Some(pending) = pending {
+                    match pending.purpose {
+                        Purpose::Call { waiter, .. } => {
+                            self.fail(waiter, Failure::BadFrame(error));
+                        }
+                        Purpose::Restore(step) => self.restored(pending.object, step, None),
+                    }
                 }
             }
             Ok(Incoming::Response(response)) => self.response(response),
@@ -743,7 +883,7 @@ impl Machine {
     }
 
     /// Q-REQ-4.
-    fn response(&mut self, response: Response) {
+    fn response(&mut self, response: Response<RawJson>) {
         let Response {
             id, body, changes, ..
         } = response;
@@ -761,17 +901,23 @@ impl Machine {
                 waiter,
                 returns_object,
             } => self.settle(waiter, returns_object, body),
-            Purpose::Restore(step) => self.restored(pending.object, step, body),
+            Purpose::Restore(step) => {
+                let result = match &body {
+                    ResponseBody::Result(raw) => Some(raw.get()),
+                    ResponseBody::Error(_) => None,
+                };
+                self.restored(pending.object, step, result)
+            }
         }
     }
 
-    fn settle(&mut self, waiter: Waiter, returns_object: bool, body: ResponseBody) {
+    fn settle(&mut self, waiter: Waiter, returns_object: bool, body: ResponseBody<RawJson>) {
         let reply = match body {
             ResponseBody::Error(error) => Reply::Failed(Failure::Engine(error)),
             ResponseBody::Result(raw) if !returns_object => Reply::Result(raw),
             // Registered after the change array was applied: no `changed` for its own
             // response (enigma.js C8).
-            ResponseBody::Result(raw) => match objects::object_ref(&raw) {
+            ResponseBody::Result(raw) => match objects::object_ref(raw.get()) {
                 Ok(object) => Reply::Object(self.objects.register(object)),
                 Err(failure) => Reply::Failed(failure),
             },
@@ -779,7 +925,7 @@ impl Machine {
         self.reply(waiter, reply);
     }
 
-    fn notification(&mut self, notification: Notification) {
+    fn notification(&mut self, notification: Notification<RawJson>) {
         self.emit(Event::TrafficReceived { object: None });
         let awaiting = matches!(
             self.phase,
@@ -866,8 +1012,7 @@ impl Machine {
         };
         self.send_restore(
             GLOBAL_HANDLE,
-            "GetActiveDoc",
-            Params::empty(),
+            restore_call("GetActiveDoc", &[]),
             doc,
             RestoreStep::ActiveDoc,
         );
@@ -876,34 +1021,31 @@ impl Machine {
     fn send_restore(
         &mut self,
         handle: Handle,
-        method: &str,
-        params: Params,
+        call: Option<EncodedCall>,
         key: ObjectKey,
         step: RestoreStep,
     ) {
+        let Some(call) = call else {
+            return self.restored(key, step, None);
+        };
         let pending = Pending {
             object: key,
             purpose: Purpose::Restore(step),
         };
         // Restoring needs a connected link, so this always writes.
-        self.send(handle, method.to_owned(), params, pending);
+        self.send(handle, call, pending);
     }
 
-    fn restored(&mut self, key: ObjectKey, step: RestoreStep, body: ResponseBody) {
-        let handle = match &body {
-            ResponseBody::Result(raw) => objects::restored_handle(raw),
-            ResponseBody::Error(_) => None,
-        };
+    /// A restore step's answer: the result's text, or `None` for an error (or a malformed
+    /// answer, Q-REQ-8).
+    fn restored(&mut self, key: ObjectKey, step: RestoreStep, result: Option<&str>) {
+        let handle = result.and_then(objects::restored_handle);
         match (step, handle) {
-            (RestoreStep::ActiveDoc, None) if matches!(body, ResponseBody::Error(_)) => {
+            (RestoreStep::ActiveDoc, None) if result.is_none() => {
                 match self.last_open_doc.clone() {
-                    Some(params) => self.send_restore(
-                        GLOBAL_HANDLE,
-                        "OpenDoc",
-                        params,
-                        key,
-                        RestoreStep::OpenDoc,
-                    ),
+                    Some(call) => {
+                        self.send_restore(GLOBAL_HANDLE, Some(call), key, RestoreStep::OpenDoc)
+                    }
                     None => self.lose_doc(),
                 }
             }
@@ -945,15 +1087,8 @@ impl Machine {
             return self.finish_resume();
         }
         for object in others {
-            let params =
-                Params::new(Value::Array(vec![Value::String(object.id)])).unwrap_or_default();
-            self.send_restore(
-                handle,
-                object.method,
-                params,
-                object.key,
-                RestoreStep::Object,
-            );
+            let call = restore_call(object.method, &[Value::String(object.id)]);
+            self.send_restore(handle, call, object.key, RestoreStep::Object);
         }
     }
 
@@ -985,9 +1120,20 @@ struct OnConnectedParams {
     q_session_state: Option<Value>,
 }
 
+/// A restore request. A plain method name and an array of strings always encode; `None`
+/// would only make that step fail (the object is lost), never a panic.
+fn restore_call(method: &str, params: &[Value]) -> Option<EncodedCall> {
+    EncodedCall::new(method, &params).ok()
+}
+
+/// The error of a connect that the session gave up on (Q-CLOSE-5).
+#[derive(Debug, thiserror::Error)]
+#[error("the connection was dropped: every handle of the session is gone")]
+struct Dropped;
+
 /// Reads `OnConnected`'s `qSessionState`. A missing or non-string state counts as attached,
 /// as in enigma.js (SR7): only an explicit SESSION_CREATED or an unknown state stops a resume.
-fn read_session_state(params: &RawValue) -> SessionState {
+fn read_session_state(params: &RawJson) -> SessionState {
     if !params.get().trim_start().starts_with('{') {
         return SessionState::Attached;
     }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use qix_rpc::{Handle, RawValue, GLOBAL_HANDLE};
+use qix_rpc::{Handle, GLOBAL_HANDLE};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -233,12 +233,12 @@ struct WithReturn {
 
 /// `result.qReturn` as an object, or why not. Other members of the result are skipped without
 /// being kept.
-fn q_return(result: &RawValue) -> Result<Map<String, Value>, String> {
+fn q_return(result: &str) -> Result<Map<String, Value>, String> {
     // A struct also deserializes from an array; only an object may carry `qReturn`.
-    if !result.get().trim_start().starts_with('{') {
+    if !result.trim_start().starts_with('{') {
         return Err("the result is not an object, so it has no `qReturn`".to_owned());
     }
-    match serde_json::from_str::<WithReturn>(result.get()) {
+    match serde_json::from_str::<WithReturn>(result) {
         Ok(WithReturn {
             q_return: Some(map),
         }) => Ok(map),
@@ -255,7 +255,7 @@ fn as_handle(value: &Value) -> Option<Handle> {
 
 /// Reads the object reference of a call that returns an object (enigma.js: `qHandle` and
 /// `qType` both `null` means the object does not exist).
-pub(crate) fn object_ref(result: &RawValue) -> Result<ObjectRef, Failure> {
+pub(crate) fn object_ref(result: &str) -> Result<ObjectRef, Failure> {
     let mut map = q_return(result).map_err(Failure::BadResponse)?;
     let handle = map.get("qHandle");
     if matches!(handle, Some(Value::Null)) && matches!(map.get("qType"), Some(Value::Null)) {
@@ -290,6 +290,6 @@ fn optional_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<St
 }
 
 /// The new handle a restore request got back: `result.qReturn.qHandle` when it is an integer.
-pub(crate) fn restored_handle(result: &RawValue) -> Option<Handle> {
+pub(crate) fn restored_handle(result: &str) -> Option<Handle> {
     q_return(result).ok()?.get("qHandle").and_then(as_handle)
 }

@@ -1,47 +1,65 @@
-//! The machine's one timer table. Deadlines are plain `Instant`s handed in by the driver; the
-//! machine never reads a clock.
+//! The machine's timer table, keyed by what each timer is for. Deadlines are plain `Instant`s
+//! computed from the `now` of an input; the machine never reads a clock.
 
 use std::time::Instant;
 
-/// The timers the machine can arm. Only one exists today; the enum keeps a stale or early fire
-/// harmless when more are added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use crate::ConnId;
+
+/// What a timer is for. One timer per id at most: arming an armed id moves its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum TimerId {
     /// A resume waits this long for `OnConnected` before assuming `SESSION_CREATED` (Q-RES-1).
     OnConnected,
+    /// A connection the session is closing, or that has closed and is finishing: past this
+    /// deadline it is dropped (Q-CLOSE-4).
+    Socket(ConnId),
+    /// Every handle of the session is gone: past this deadline whatever is still open is
+    /// dropped and the machine is finished (Q-CLOSE-5).
+    Release,
 }
 
+/// The armed timers. A handful at a time (one per connection, the OnConnected wait, the
+/// release), so a vector scanned in full is the cheapest table.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
-    on_connected: Option<Instant>,
+    armed: Vec<(TimerId, Instant)>,
 }
 
 impl Timers {
+    /// Arms `timer` for `deadline`, moving it when it is armed already.
     pub(crate) fn set(&mut self, timer: TimerId, deadline: Instant) {
-        match timer {
-            TimerId::OnConnected => self.on_connected = Some(deadline),
+        match self.armed.iter_mut().find(|(id, _)| *id == timer) {
+            Some(entry) => entry.1 = deadline,
+            None => self.armed.push((timer, deadline)),
         }
     }
 
-    pub(crate) fn stop(&mut self, timer: TimerId) {
-        match timer {
-            TimerId::OnConnected => self.on_connected = None,
+    /// Arms `timer` for `now + after`; a duration too large to add means never.
+    pub(crate) fn set_after(&mut self, timer: TimerId, now: Instant, after: std::time::Duration) {
+        match now.checked_add(after) {
+            Some(deadline) => self.set(timer, deadline),
+            None => self.stop(timer),
         }
+    }
+
+    /// Disarms `timer`; a no-op when it is not armed.
+    pub(crate) fn stop(&mut self, timer: TimerId) {
+        self.armed.retain(|(id, _)| *id != timer);
     }
 
     /// The earliest armed deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.on_connected
+        self.armed.iter().map(|(_, deadline)| *deadline).min()
     }
 
-    /// Disarms and returns the first timer whose deadline is not after `now`.
+    /// Disarms and returns the earliest timer whose deadline is not after `now`.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<TimerId> {
-        match self.on_connected {
-            Some(deadline) if deadline <= now => {
-                self.on_connected = None;
-                Some(TimerId::OnConnected)
-            }
-            _ => None,
-        }
+        let (index, _) = self
+            .armed
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .min_by_key(|(_, (_, deadline))| *deadline)?;
+        Some(self.armed.swap_remove(index).0)
     }
 }

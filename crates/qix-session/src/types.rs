@@ -183,10 +183,45 @@ pub enum Failure {
     /// The call targets an object that was closed.
     #[error("the object was closed")]
     ObjectClosed,
+    /// The frame answering the call was malformed (Q-REQ-8): the call fails with what is
+    /// wrong with it instead of waiting for an answer that will not come.
+    #[error("the engine's answer is malformed: {0}")]
+    BadFrame(qix_rpc::DecodeError),
     /// The engine's answer does not have the shape the call needs (e.g. no `qReturn` object
     /// reference for a call that returns an object).
     #[error("unexpected response: {0}")]
     BadResponse(String),
+}
+
+/// The enigma.js error codes of the failures that have one, defined here once.
+pub mod codes {
+    /// `NOT_CONNECTED`.
+    pub const NOT_CONNECTED: i32 = -1;
+    /// `OBJECT_NOT_FOUND`.
+    pub const OBJECT_NOT_FOUND: i32 = -2;
+    /// `EXPECTED_ARRAY_OF_PATCHES`.
+    pub const EXPECTED_ARRAY_OF_PATCHES: i32 = -3;
+    /// `PATCH_HAS_NO_PARENT`.
+    pub const PATCH_HAS_NO_PARENT: i32 = -4;
+    /// `SESSION_SUSPENDED`.
+    pub const SESSION_SUSPENDED: i32 = -11;
+    /// `SESSION_NOT_ATTACHED`.
+    pub const SESSION_NOT_ATTACHED: i32 = -12;
+}
+
+impl Failure {
+    /// The enigma.js code of this failure, when enigma.js has one: -1 for every
+    /// `NotConnected` and a connect that failed, -2, -11, -12; the engine's own code for an
+    /// engine error. `None` for failures enigma.js never produced.
+    pub fn enigma_code(&self) -> Option<i32> {
+        match self {
+            Self::NotConnected { .. } | Self::ConnectFailed(_) => Some(codes::NOT_CONNECTED),
+            Self::ObjectNotFound => Some(codes::OBJECT_NOT_FOUND),
+            Self::SessionSuspended => Some(codes::SESSION_SUSPENDED),
+            Self::SessionNotAttached => Some(codes::SESSION_NOT_ATTACHED),
+            _ => None,
+        }
+    }
 }
 
 /// Session settings that the machine's rules depend on.
@@ -201,6 +236,12 @@ pub struct Config {
     pub on_connected_timeout: Duration,
     /// Extra members written on every request (e.g. `return_empty`). Default none.
     pub protocol: Map<String, Value>,
+    /// How long a close handshake may take (the peer's answer, then the end of the
+    /// connection) before the connection is dropped (Q-CLOSE-4). Default 5 s.
+    pub close_timeout: Duration,
+    /// How long a session whose every handle is gone may take to close before whatever is
+    /// still open is dropped (Q-CLOSE-5). Default 10 s.
+    pub release_grace: Duration,
 }
 
 impl Default for Config {
@@ -209,6 +250,8 @@ impl Default for Config {
             suspend_on_close: false,
             on_connected_timeout: Duration::from_secs(5),
             protocol: Map::new(),
+            close_timeout: Duration::from_secs(5),
+            release_grace: Duration::from_secs(10),
         }
     }
 }

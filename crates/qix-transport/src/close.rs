@@ -65,7 +65,7 @@ const MAX_REASON_BYTES: usize = 123;
 /// bytes of UTF-8. (1014 is registered too, but common peers such as tungstenite treat it
 /// as a protocol violation.)
 ///
-/// The transports of this crate call it in [`FrameSink::close`](crate::FrameSink::close);
+/// The transports of this crate call it for [`Outgoing::Close`](crate::Outgoing::Close);
 /// custom transports may too.
 pub fn check_close(code: u16, reason: &str) -> Result<(), TransportError> {
     let allowed = matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999);

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 /// What went wrong in a transport: while building it, connecting, or on a live connection.
 ///
-/// Errors on a live connection reach the session in two ways: [`FrameSink`](crate::FrameSink)
-/// methods return them, and a [`FrameSource`](crate::FrameSource) reports problems with one
-/// incoming frame as [`Incoming::Error`](crate::Incoming::Error).
+/// Errors on a live connection reach the session in two ways: the connection's `Sink` methods
+/// return them, and its `Stream` reports problems with one incoming frame as
+/// [`Incoming::Error`](crate::Incoming::Error).
 ///
 /// Messages never contain header values: they may hold credentials.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,15 @@ pub enum TransportError {
         name: String,
         /// Why it was refused.
         reason: &'static str,
+    },
+
+    /// A builder setting is out of its range.
+    #[error("invalid setting `{setting}`: {reason}")]
+    InvalidSetting {
+        /// The setting's name, as the builder method is called.
+        setting: &'static str,
+        /// What is wrong with the value.
+        reason: String,
     },
 
     /// A root certificate given to the builder could not be read or was refused.

@@ -6,13 +6,13 @@
 //!
 //! The ends behave like a WebSocket, close handshake included:
 //! - text sent on one end arrives on the other, in order;
-//! - `close(code, reason)` on one end makes the other's source yield `Closed{code, reason}`
-//!   (after the text sent before it), which answers with the same close, so the closer's
-//!   source then yields it too;
-//! - dropping a sink that has not closed ends the connection abruptly: both sources yield
-//!   `Closed{1006, ""}` once they have read what was sent before;
-//! - each direction buffers up to 1024 frames; `send` waits while the buffer is full;
-//! - text sent to an end whose source was dropped is discarded.
+//! - a close on one end makes the other's stream yield `Closed{code, reason}` (after the text
+//!   sent before it), which answers with the same close, so the closer's stream then yields
+//!   it too; both streams end after their `Closed`;
+//! - dropping an end that has not closed ends the connection abruptly: the other end yields
+//!   `Closed{1006, ""}` once it has read what was sent before;
+//! - each direction buffers up to 1024 frames; `poll_ready` waits while the buffer is full;
+//! - text sent to an end that was dropped is discarded.
 //!
 //! ```
 //! use qix_transport::{memory, CloseEvent, Incoming};
@@ -20,59 +20,50 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let (mut client, mut server) = memory::pair();
-//! client.sink.send("ping".to_owned()).await.unwrap();
-//! assert!(matches!(server.source.next().await, Incoming::Text(text) if text == "ping"));
+//! client.send_text("ping").await.unwrap();
+//! assert!(matches!(server.next().await, Incoming::Text(text) if &text[..] == b"ping"));
 //!
-//! client.sink.close(4000, "bye").await.unwrap();
+//! client.close(4000, "bye").await.unwrap();
 //! let expected = CloseEvent::new(4000, "bye");
-//! assert!(matches!(server.source.next().await, Incoming::Closed(event) if event == expected));
-//! assert!(matches!(client.source.next().await, Incoming::Closed(event) if event == expected));
+//! assert!(matches!(server.next().await, Incoming::Closed(event) if event == expected));
+//! assert!(matches!(client.next().await, Incoming::Closed(event) if event == expected));
 //! # }
 //! ```
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{mpsc, Notify};
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
+use tokio::sync::mpsc;
 
 use crate::{
-    async_trait, check_close, CloseEvent, Connection, FrameSink, FrameSource, Incoming, Transport,
-    TransportError,
+    async_trait, check_close, CloseEvent, Connection, Incoming, Outgoing, Transport, TransportError,
 };
 
-/// Frames buffered per direction before `send` waits.
+/// Frames buffered per direction before `poll_ready` waits.
 const PIPE_CAPACITY: usize = 1024;
 
 /// Connections waiting in a [`MemoryAcceptor`] before `connect` waits.
 const BACKLOG: usize = 64;
 
-/// Two connected ends: what one end's sink sends, the other end's source receives.
+/// Two connected ends: what one end sends, the other end receives.
 pub fn pair() -> (Connection, Connection) {
     let a_to_b = Arc::new(Pipe::default());
     let b_to_a = Arc::new(Pipe::default());
-    let a = Connection::new(
-        MemorySink {
-            out: a_to_b.clone(),
-            inc: b_to_a.clone(),
-        },
-        MemorySource {
-            inc: b_to_a.clone(),
-            out: a_to_b.clone(),
-            closed: None,
-        },
-    );
-    let b = Connection::new(
-        MemorySink {
-            out: b_to_a.clone(),
-            inc: a_to_b.clone(),
-        },
-        MemorySource {
-            inc: a_to_b,
-            out: b_to_a,
-            closed: None,
-        },
-    );
-    (a, b)
+    let a = MemoryEnd {
+        out: a_to_b.clone(),
+        inc: b_to_a.clone(),
+        reported: false,
+    };
+    let b = MemoryEnd {
+        out: b_to_a,
+        inc: a_to_b,
+        reported: false,
+    };
+    (Connection::new(a), Connection::new(b))
 }
 
 /// A [`MemoryTransport`] and the [`MemoryAcceptor`] that receives the server end of each of
@@ -147,18 +138,18 @@ impl MemoryAcceptor {
 #[derive(Debug, Default)]
 struct Pipe {
     state: Mutex<PipeState>,
-    /// Wakes the reader: a frame or the end arrived.
-    readable: Notify,
-    /// Wakes the writer: room in the queue, the end, or the reader left.
-    writable: Notify,
 }
 
 #[derive(Debug, Default)]
 struct PipeState {
-    queue: VecDeque<String>,
+    queue: VecDeque<Bytes>,
     /// How the direction ended; the reader sees it once the queue is drained.
     end: Option<CloseEvent>,
     reader_gone: bool,
+    /// The reader, waiting for a frame or the end.
+    reader: Option<Waker>,
+    /// The writer, waiting for room.
+    writer: Option<Waker>,
 }
 
 impl Pipe {
@@ -168,18 +159,20 @@ impl Pipe {
 
     /// Sets the end unless there is one; `true` when this call set it.
     fn end_with(&self, event: CloseEvent) -> bool {
-        let set = {
-            let mut state = self.state();
-            if state.end.is_some() {
-                false
-            } else {
-                state.end = Some(event);
-                true
-            }
-        };
-        self.readable.notify_one();
-        self.writable.notify_one();
+        let mut state = self.state();
+        let set = state.end.is_none();
+        if set {
+            state.end = Some(event);
+        }
+        wake(state.reader.take());
+        wake(state.writer.take());
         set
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
@@ -191,103 +184,105 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// One end of a [`pair`]: writes to `out`, reads from `inc`.
 #[derive(Debug)]
-struct MemorySink {
+struct MemoryEnd {
     out: Arc<Pipe>,
     inc: Arc<Pipe>,
+    /// `Closed` was yielded: the stream has ended.
+    reported: bool,
 }
 
-#[async_trait]
-impl FrameSink for MemorySink {
-    async fn send(&mut self, text: String) -> Result<(), TransportError> {
-        loop {
-            let room = self.out.writable.notified();
-            {
+impl Sink<Outgoing> for MemoryEnd {
+    type Error = TransportError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        let mut state = self.out.state();
+        if state.end.is_some() || state.reader_gone || state.queue.len() < PIPE_CAPACITY {
+            return Poll::Ready(Ok(()));
+        }
+        state.writer = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Outgoing) -> Result<(), TransportError> {
+        match item {
+            Outgoing::Text(text) => {
                 let mut state = self.out.state();
                 if state.end.is_some() {
                     return Err(TransportError::ConnectionClosed);
                 }
-                if state.reader_gone {
-                    return Ok(());
-                }
-                if state.queue.len() < PIPE_CAPACITY {
+                if !state.reader_gone {
                     state.queue.push_back(text);
-                    drop(state);
-                    self.out.readable.notify_one();
-                    return Ok(());
+                    wake(state.reader.take());
                 }
+                Ok(())
             }
-            room.await;
-        }
-    }
-
-    async fn close(&mut self, code: u16, reason: &str) -> Result<(), TransportError> {
-        check_close(code, reason)?;
-        let event = CloseEvent::new(code, reason);
-        if self.out.end_with(event.clone()) && self.out.state().reader_gone {
-            // Nobody will read the close to answer it: answer for the peer.
-            self.inc.end_with(event);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for MemorySink {
-    fn drop(&mut self) {
-        if self.out.end_with(CloseEvent::abnormal()) {
-            // No close handshake was under way: the connection is dead both ways.
-            self.inc.end_with(CloseEvent::abnormal());
-        }
-    }
-}
-
-#[derive(Debug)]
-struct MemorySource {
-    inc: Arc<Pipe>,
-    out: Arc<Pipe>,
-    closed: Option<CloseEvent>,
-}
-
-#[async_trait]
-impl FrameSource for MemorySource {
-    async fn next(&mut self) -> Incoming {
-        if let Some(event) = &self.closed {
-            return Incoming::Closed(event.clone());
-        }
-        loop {
-            let arrived = self.inc.readable.notified();
-            {
-                let mut state = self.inc.state();
-                if let Some(text) = state.queue.pop_front() {
-                    drop(state);
-                    self.inc.writable.notify_one();
-                    return Incoming::Text(text);
+            Outgoing::Close { code, reason } => {
+                check_close(code, &reason)?;
+                let event = CloseEvent::new(code, reason);
+                if self.out.end_with(event.clone()) && self.out.state().reader_gone {
+                    // Nobody will read the close to answer it: answer for the peer.
+                    self.inc.end_with(event);
                 }
-                if let Some(event) = state.end.clone() {
-                    drop(state);
-                    // Answer the close as a WebSocket peer does (no-op when this end closed first).
-                    self.out.end_with(event.clone());
-                    self.closed = Some(event.clone());
-                    return Incoming::Closed(event);
-                }
+                Ok(())
             }
-            arrived.await;
         }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
     }
 }
 
-impl Drop for MemorySource {
+impl Stream for MemoryEnd {
+    type Item = Incoming;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+        if self.reported {
+            return Poll::Ready(None);
+        }
+        let mut state = self.inc.state();
+        if let Some(text) = state.queue.pop_front() {
+            wake(state.writer.take());
+            return Poll::Ready(Some(Incoming::Text(text)));
+        }
+        if let Some(event) = state.end.clone() {
+            drop(state);
+            // Answer the close as a WebSocket peer does (no-op when this end closed first).
+            self.out.end_with(event.clone());
+            self.reported = true;
+            return Poll::Ready(Some(Incoming::Closed(event)));
+        }
+        state.reader = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for MemoryEnd {
     fn drop(&mut self) {
         let pending_close = {
             let mut state = self.inc.state();
             state.reader_gone = true;
             state.queue.clear();
+            wake(state.writer.take());
             state.end.clone()
         };
-        self.inc.writable.notify_one();
-        if let Some(event) = pending_close {
+        match pending_close {
             // The peer's close will never be read here: answer it now.
-            self.out.end_with(event);
+            Some(event) => {
+                self.out.end_with(event);
+            }
+            // No close handshake was under way: the connection is dead both ways.
+            None => {
+                if self.out.end_with(CloseEvent::abnormal()) {
+                    self.inc.end_with(CloseEvent::abnormal());
+                }
+            }
         }
     }
 }
@@ -301,14 +296,16 @@ mod tests {
     async fn send_waits_when_the_pipe_is_full_and_resumes_after_a_read() {
         let (mut a, mut b) = pair();
         for i in 0..PIPE_CAPACITY {
-            a.sink.send(i.to_string()).await.unwrap();
+            a.send_text(i.to_string()).await.unwrap();
         }
-        let mut blocked = Box::pin(a.sink.send("last".to_owned()));
-        assert!(
-            blocked.as_mut().now_or_never().is_none(),
-            "send must wait while the pipe is full"
-        );
-        assert!(matches!(b.source.next().await, Incoming::Text(text) if text == "0"));
-        blocked.await.unwrap();
+        {
+            let mut blocked = Box::pin(a.send_text("last"));
+            assert!(
+                blocked.as_mut().now_or_never().is_none(),
+                "send must wait while the pipe is full"
+            );
+        }
+        assert!(matches!(b.next().await, Incoming::Text(text) if &text[..] == b"0"));
+        a.send_text("last").await.unwrap();
     }
 }

@@ -17,9 +17,9 @@ fn closed(incoming: Incoming) -> CloseEvent {
 async fn pair_carries_text_both_ways_in_order() {
     let (mut a, mut b) = memory::pair();
     for i in 0..3 {
-        within(a.sink.send(format!("a{i}"))).await.unwrap();
+        within(a.send_text(format!("a{i}"))).await.unwrap();
     }
-    within(b.sink.send("b0".to_owned())).await.unwrap();
+    within(b.send_text("b0".to_owned())).await.unwrap();
     assert_eq!(text(next(&mut b).await), "a0");
     assert_eq!(text(next(&mut b).await), "a1");
     assert_eq!(text(next(&mut b).await), "a2");
@@ -29,11 +29,11 @@ async fn pair_carries_text_both_ways_in_order() {
 #[tokio::test]
 async fn close_reaches_the_peer_after_earlier_text_and_is_echoed_to_the_closer() {
     let (mut a, mut b) = memory::pair();
-    within(a.sink.send("before".to_owned())).await.unwrap();
-    within(b.sink.send("crossing".to_owned())).await.unwrap();
-    within(a.sink.close(4000, "x")).await.unwrap();
+    within(a.send_text("before".to_owned())).await.unwrap();
+    within(b.send_text("crossing".to_owned())).await.unwrap();
+    within(a.close(4000, "x")).await.unwrap();
     assert!(matches!(
-        within(a.sink.send("after".to_owned())).await,
+        within(a.send_text("after".to_owned())).await,
         Err(TransportError::ConnectionClosed)
     ));
 
@@ -42,7 +42,7 @@ async fn close_reaches_the_peer_after_earlier_text_and_is_echoed_to_the_closer()
     assert_eq!(closed(next(&mut b).await), expected);
     // The peer answered the close: it cannot send any more.
     assert!(matches!(
-        within(b.sink.send("late".to_owned())).await,
+        within(b.send_text("late".to_owned())).await,
         Err(TransportError::ConnectionClosed)
     ));
     // What the peer sent before it read the close still arrives, then the echo.
@@ -56,7 +56,7 @@ async fn close_reaches_the_peer_after_earlier_text_and_is_echoed_to_the_closer()
 #[tokio::test]
 async fn closer_waits_for_the_echo_until_the_peer_reads_the_close() {
     let (mut a, mut b) = memory::pair();
-    within(a.sink.close(4001, "idle")).await.unwrap();
+    within(a.close(4001, "idle")).await.unwrap();
     let waiting = tokio::spawn(async move { (closed(next(&mut a).await), a) });
     assert_eq!(closed(next(&mut b).await), CloseEvent::new(4001, "idle"));
     let (echo, _a) = within(waiting).await.unwrap();
@@ -64,57 +64,47 @@ async fn closer_waits_for_the_echo_until_the_peer_reads_the_close() {
 }
 
 #[tokio::test]
-async fn close_to_a_dropped_source_is_answered_at_once() {
-    let (mut a, b) = memory::pair();
-    let (b_sink, b_source) = b.into_parts();
-    drop(b_source);
-    within(a.sink.send("discarded".to_owned())).await.unwrap();
-    within(a.sink.close(1000, "")).await.unwrap();
-    assert_eq!(closed(next(&mut a).await), CloseEvent::new(1000, ""));
-    drop(b_sink);
-}
-
-#[tokio::test]
-async fn dropping_a_sink_without_close_reports_1006_to_both_sources() {
-    let (a, mut b) = memory::pair();
-    let (mut a_sink, mut a_source) = a.into_parts();
-    within(a_sink.send("last".to_owned())).await.unwrap();
-    within(b.sink.send("to a".to_owned())).await.unwrap();
-    drop(a_sink);
+async fn dropping_an_end_without_close_reports_1006_to_the_other() {
+    let (mut a, mut b) = memory::pair();
+    within(a.send_text("last")).await.unwrap();
+    drop(a);
     assert_eq!(text(next(&mut b).await), "last");
     assert_eq!(closed(next(&mut b).await), CloseEvent::abnormal());
-    assert_eq!(text(within(a_source.next()).await), "to a");
-    assert_eq!(
-        closed(within(a_source.next()).await),
-        CloseEvent::abnormal()
-    );
     assert!(matches!(
-        within(b.sink.send("nobody".to_owned())).await,
+        within(b.send_text("nobody")).await,
         Err(TransportError::ConnectionClosed)
     ));
 }
 
 #[tokio::test]
-async fn dropping_the_sink_after_close_keeps_the_echo() {
-    let (a, mut b) = memory::pair();
-    let (mut a_sink, mut a_source) = a.into_parts();
-    within(a_sink.close(4000, "")).await.unwrap();
-    drop(a_sink);
+async fn dropping_an_end_after_its_close_keeps_the_close() {
+    let (mut a, mut b) = memory::pair();
+    within(a.close(4000, "")).await.unwrap();
+    drop(a);
     assert_eq!(closed(next(&mut b).await), CloseEvent::new(4000, ""));
-    assert_eq!(
-        closed(within(a_source.next()).await),
-        CloseEvent::new(4000, "")
-    );
+}
+
+#[tokio::test]
+async fn the_stream_ends_after_its_close() {
+    use futures_util::StreamExt;
+    let (mut a, b) = memory::pair();
+    within(a.close(1000, "")).await.unwrap();
+    let mut frames = b.into_frames();
+    assert!(matches!(
+        within(frames.next()).await,
+        Some(Incoming::Closed(close)) if close == CloseEvent::new(1000, "")
+    ));
+    assert!(within(frames.next()).await.is_none());
 }
 
 #[tokio::test]
 async fn close_refuses_codes_that_may_not_be_sent() {
     let (mut a, _b) = memory::pair();
     assert!(matches!(
-        within(a.sink.close(1006, "")).await,
+        within(a.close(1006, "")).await,
         Err(TransportError::InvalidCloseCode { code: 1006 })
     ));
-    within(a.sink.send("still open".to_owned())).await.unwrap();
+    within(a.send_text("still open".to_owned())).await.unwrap();
 }
 
 #[tokio::test]
@@ -123,11 +113,11 @@ async fn memory_transport_hands_each_connection_to_the_acceptor() {
     for round in 0..2 {
         let mut client = within(transport.connect()).await.unwrap();
         let mut server = within(acceptor.accept()).await.unwrap();
-        within(client.sink.send(format!("hello {round}")))
+        within(client.send_text(format!("hello {round}")))
             .await
             .unwrap();
         assert_eq!(text(next(&mut server).await), format!("hello {round}"));
-        within(server.sink.close(1000, "bye")).await.unwrap();
+        within(server.close(1000, "bye")).await.unwrap();
         assert_eq!(
             closed(next(&mut client).await),
             CloseEvent::new(1000, "bye")
@@ -169,6 +159,6 @@ async fn memory_transport_works_as_a_boxed_transport() {
     let boxed: Box<dyn Transport> = Box::new(transport);
     let mut client = within(boxed.connect()).await.unwrap();
     let mut server = within(acceptor.accept()).await.unwrap();
-    within(server.sink.send("hi".to_owned())).await.unwrap();
+    within(server.send_text("hi".to_owned())).await.unwrap();
     assert_eq!(text(next(&mut client).await), "hi");
 }

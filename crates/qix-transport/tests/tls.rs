@@ -67,11 +67,11 @@ async fn wss_with_a_trusted_pem_certificate_carries_text_and_close() {
         .build()
         .unwrap();
     let mut connection = within(transport.connect()).await.unwrap();
-    within(connection.sink.send("over tls".to_owned()))
+    within(connection.send_text("over tls".to_owned()))
         .await
         .unwrap();
     assert_eq!(text(next(&mut connection).await), "over tls");
-    within(connection.sink.close(1000, "done")).await.unwrap();
+    within(connection.close(1000, "done")).await.unwrap();
     assert!(matches!(
         next(&mut connection).await,
         Incoming::Closed(event) if event == CloseEvent::new(1000, "done")
@@ -89,7 +89,7 @@ async fn wss_with_only_the_added_der_certificate_connects() {
         .build()
         .unwrap();
     let mut connection = within(transport.connect()).await.unwrap();
-    within(connection.sink.send("der".to_owned()))
+    within(connection.send_text("der".to_owned()))
         .await
         .unwrap();
     assert_eq!(text(next(&mut connection).await), "der");

@@ -82,13 +82,9 @@ async fn text_travels_both_ways() {
         while socket.next().await.is_some() {}
     });
     let mut connection = connect(&url).await;
-    within(
-        connection
-            .sink
-            .send(r#"{"jsonrpc":"2.0","id":1}"#.to_owned()),
-    )
-    .await
-    .unwrap();
+    within(connection.send_text(r#"{"jsonrpc":"2.0","id":1}"#))
+        .await
+        .unwrap();
     assert_eq!(
         text(next(&mut connection).await),
         r#"echo {"jsonrpc":"2.0","id":1}"#
@@ -109,18 +105,18 @@ async fn client_close_reaches_server_exactly_and_source_reports_the_echo() {
         while socket.next().await.is_some() {}
     });
     let mut connection = connect(&url).await;
-    within(connection.sink.close(4000, "x")).await.unwrap();
+    within(connection.close(4000, "x")).await.unwrap();
     assert_eq!(within(seen_rx).await.unwrap(), close_frame(4000, "x"));
     let event = closed(next(&mut connection).await);
     assert_eq!(event, CloseEvent::new(4000, "x"));
     // Final: the same event again, and no more sending.
     assert_eq!(closed(next(&mut connection).await), event);
     assert!(matches!(
-        within(connection.sink.send("late".to_owned())).await,
+        within(connection.send_text("late".to_owned())).await,
         Err(TransportError::ConnectionClosed)
     ));
     // Closing again is harmless.
-    within(connection.sink.close(1000, "")).await.unwrap();
+    within(connection.close(1000, "")).await.unwrap();
     within(server).await.unwrap();
 }
 
@@ -152,7 +148,7 @@ async fn server_close_is_reported_with_its_code_and_reason_and_echoed() {
         Some(close_frame(4001, "idle"))
     );
     assert!(matches!(
-        within(connection.sink.send("late".to_owned())).await,
+        within(connection.send_text("late".to_owned())).await,
         Err(TransportError::ConnectionClosed)
     ));
 }
@@ -309,7 +305,7 @@ async fn binary_frame_is_an_error_and_the_connection_goes_on() {
         Incoming::Error(TransportError::BinaryFrame { len: 3 })
     ));
     assert_eq!(text(next(&mut connection).await), "after");
-    within(connection.sink.send("still usable".to_owned()))
+    within(connection.send_text("still usable".to_owned()))
         .await
         .unwrap();
     drop(connection);
@@ -336,72 +332,7 @@ async fn server_ping_is_answered_with_a_pong_and_never_surfaces() {
 }
 
 #[tokio::test]
-async fn close_without_answer_reports_1006_after_the_close_timeout_and_ends_tcp() {
-    let (listener, url) = listen().await;
-    let server = tokio::spawn(async move {
-        let (socket, _) = accept_one(&listener).await;
-        // Never answer: read the raw bytes until the client ends TCP.
-        let mut tcp = socket.into_inner();
-        let mut bytes = Vec::new();
-        tcp.read_to_end(&mut bytes).await.unwrap();
-        bytes
-    });
-    let transport = WebSocketTransport::builder(url)
-        .close_timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let mut connection = within(transport.connect()).await.unwrap();
-    within(connection.sink.close(4000, "x")).await.unwrap();
-    assert_eq!(closed(next(&mut connection).await), CloseEvent::abnormal());
-    // TCP ended although the connection object is still alive; the server got one frame:
-    // FIN + close opcode, masked, payload 2 + 1 bytes.
-    let bytes = within(server).await.unwrap();
-    assert_eq!(&bytes[..2], &[0x88, 0x80 | 3]);
-    assert_eq!(bytes.len(), 2 + 4 + 3);
-    drop(connection);
-}
-
-#[tokio::test]
-async fn close_behind_a_write_the_peer_never_reads_reports_1006_within_the_close_timeout() {
-    let (listener, url) = listen().await;
-    let (release_tx, release_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        // Accept, then never read: the client's writes fill the TCP buffers and stall.
-        let (socket, _) = accept_one(&listener).await;
-        let _ = release_rx.await;
-        drop(socket);
-    });
-    let transport = WebSocketTransport::builder(url)
-        .close_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let mut connection = within(transport.connect()).await.unwrap();
-    let payload = "x".repeat(1 << 20);
-    let mut stalled = false;
-    for _ in 0..256 {
-        let send = connection.sink.send(payload.clone());
-        match tokio::time::timeout(Duration::from_millis(500), send).await {
-            Ok(result) => result.unwrap(),
-            Err(_) => {
-                stalled = true; // the caller gives up on this send
-                break;
-            }
-        }
-    }
-    assert!(stalled, "256 MiB went into a socket nobody reads");
-    // The close cannot be written; it must still end within the close timeout.
-    within(connection.sink.close(1000, "")).await.unwrap();
-    assert_eq!(closed(next(&mut connection).await), CloseEvent::abnormal());
-    assert!(matches!(
-        within(connection.sink.send("late".to_owned())).await,
-        Err(TransportError::ConnectionClosed)
-    ));
-    release_tx.send(()).unwrap();
-    within(server).await.unwrap();
-}
-
-#[tokio::test]
-async fn dropping_both_halves_ends_tcp_without_a_close_frame() {
+async fn dropping_the_connection_ends_tcp_without_a_close_frame() {
     let (listener, url) = listen().await;
     let server = tokio::spawn(async move {
         let (socket, _) = accept_one(&listener).await;
@@ -424,15 +355,15 @@ async fn close_code_that_may_not_be_sent_is_refused() {
     });
     let mut connection = connect(&url).await;
     assert!(matches!(
-        within(connection.sink.close(1006, "")).await,
+        within(connection.close(1006, "")).await,
         Err(TransportError::InvalidCloseCode { code: 1006 })
     ));
     assert!(matches!(
-        within(connection.sink.close(1000, &"r".repeat(124))).await,
+        within(connection.close(1000, &"r".repeat(124))).await,
         Err(TransportError::CloseReasonTooLong { len: 124 })
     ));
     // The connection is untouched.
-    within(connection.sink.send("ok".to_owned())).await.unwrap();
+    within(connection.send_text("ok".to_owned())).await.unwrap();
 }
 
 #[tokio::test]

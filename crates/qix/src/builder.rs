@@ -1,6 +1,7 @@
 //! Configuring a session.
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,9 +83,25 @@ impl SessionBuilder {
     }
 
     /// The largest message accepted from the engine; a larger one is an error, never an
-    /// allocation of that size. Default 64 MiB.
+    /// allocation of that size. Default 64 MiB; [`build`](Self::build) refuses 0.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.websocket = self.websocket.max_message_size(bytes);
+        self
+    }
+
+    /// How much the WebSocket reads from the socket at a time, which is also what an idle
+    /// session keeps for reading; a larger message grows the buffer while it is read.
+    /// Default 8 KiB: QIX answers are mostly small. Raise it when large answers dominate.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.websocket = self.websocket.read_buffer_size(bytes);
+        self
+    }
+
+    /// How long a close handshake may take (the engine's answer to a close, then the end of
+    /// the connection) before the connection is dropped and the close counts as 1006
+    /// (Q-CLOSE-4). Default 5 s; [`build`](Self::build) refuses zero.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
         self
     }
 
@@ -134,6 +151,12 @@ impl SessionBuilder {
                 "event_capacity must be at least 1".to_owned(),
             ));
         }
+        if self.config.close_timeout.is_zero() {
+            return Err(Error::Config(
+                "close_timeout must be more than zero: a close needs time for its answer"
+                    .to_owned(),
+            ));
+        }
         if let Some(name) = self
             .config
             .protocol
@@ -169,8 +192,13 @@ impl SessionBuilder {
             bus.clone(),
             self.event_capacity,
         );
-        runtime.spawn(driver.run());
-        Ok(Session::new(Senders { control, calls }, bus, state_view))
+        runtime.spawn(driver);
+        let senders = Senders {
+            control,
+            calls,
+            waiters: Arc::new(AtomicU64::new(0)),
+        };
+        Ok(Session::new(senders, bus, state_view))
     }
 }
 

@@ -1,41 +1,46 @@
-//! The task that owns a session: the state machine, the connections, the timer and the callers
-//! waiting for replies. It executes the machine's effects and decides nothing itself.
+//! The one future that owns a session: the state machine, the connections, the timer and the
+//! callers waiting for replies. It polls everything directly (no relay task, no channel
+//! between it and a socket), feeds the machine, executes its effects, writes frames back to
+//! back and flushes when nothing more is ready. It decides nothing: every rule is the
+//! machine's.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
 
 use qix_events::Bus;
-use qix_rpc::RawValue;
+use qix_rpc::{Bytes, RawJson};
 use qix_session::{
-    Cause, CloseEvent, Command, ConnId, Effect, Event, Failure, Input, Machine, ObjectInfo,
-    ObjectKey, Reply, SocketProblem, State, Waiter,
+    Cause, CloseEvent, Command, ConnId, Effect, Event, Failure, Input, Machine, ObjectKey, Reply,
+    State, Waiter,
 };
-use qix_transport::{Connection, FrameSink, FrameSource, Incoming, Transport, TransportError};
+use qix_transport::{Connection, Frames, Incoming, Outgoing, Transport, TransportError};
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::AbortHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
-use crate::event::{Direction, ObjectEvent, SessionEvent, Traffic};
+use crate::event::Direction;
+use crate::events::Emitter;
 use crate::object::ObjectShared;
-use crate::Error;
 
-/// How long a session whose every handle was dropped may take to close its socket before the
-/// driver gives up on the close handshake and stops.
-const DROP_CLOSE_GRACE: Duration = Duration::from_secs(10);
-
-/// A frame channel bound: a reader waits (and so stops reading the socket) when the driver is
-/// this far behind, instead of buffering without limit.
-const CONN_EVENTS: usize = 64;
-
-/// Frames waiting to be written before the driver stops taking calls: callers then wait on the
-/// bounded call channel, so a peer that reads slowly slows callers down instead of growing a
-/// queue. Lifecycle commands (close, suspend, ...) are still taken.
+/// Frames written and not yet taken by the socket before the driver stops taking calls:
+/// callers then wait on the bounded call channel, so a peer that reads slowly slows callers
+/// down instead of growing a queue. Lifecycle commands are still taken.
 const MAX_QUEUED_FRAMES: usize = 256;
+
+/// How many frames, or calls, one pass takes from one source before it serves the others:
+/// a flood of frames never starves callers or lifecycle commands, nor the reverse.
+const BATCH: usize = 64;
+
+/// Passes over everything before the driver yields to the runtime, so that a session that is
+/// always busy shares its thread.
+const PASSES_BEFORE_YIELD: usize = 32;
 
 /// A message from a `Session` or `Object` handle.
 pub(crate) struct ToDriver {
+    pub(crate) waiter: Waiter,
     pub(crate) command: Command,
     pub(crate) reply: oneshot::Sender<DriverReply>,
 }
@@ -50,56 +55,24 @@ pub(crate) struct Inbox {
 /// A reply as the handles see it: registered objects come with their shared state.
 pub(crate) enum DriverReply {
     Opened(Arc<ObjectShared>),
-    Result(Box<RawValue>),
+    Result(RawJson),
     Object(Arc<ObjectShared>),
     Done,
     Failed(Failure),
 }
 
-/// What the per-connection tasks report.
-enum ConnEvent {
-    Connected(Connection),
-    ConnectFailed(TransportError),
-    Incoming(Incoming),
-    WriteFailed(TransportError),
-    /// The close frame could not be sent: the connection is torn down instead.
-    CloseFailed(TransportError),
-    /// The writer's queue fell below the limit; calls may be taken again.
-    Drained,
-}
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<Connection, TransportError>> + Send + 'static>>;
 
-/// The driver's side of one connection: its writer task's queues and the tasks to stop when the
-/// connection is over or the driver ends.
+/// One connection the driver polls, with the frames waiting for its sink.
 struct Conn {
-    texts: mpsc::UnboundedSender<String>,
-    close: mpsc::UnboundedSender<(u16, String)>,
-    queued: Arc<AtomicUsize>,
-    tasks: [AbortHandle; 2],
-}
-
-impl Conn {
-    fn send(&self, text: String) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        // A writer that is gone belongs to a connection whose close is already on its way to
-        // the machine, which fails the call then.
-        let _ = self.texts.send(text);
-    }
-
-    fn close(&self, code: u16, reason: String) {
-        let _ = self.close.send((code, reason));
-    }
-
-    fn backlogged(&self) -> bool {
-        self.queued.load(Ordering::Acquire) >= MAX_QUEUED_FRAMES
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+    id: ConnId,
+    frames: Box<dyn Frames>,
+    outbox: VecDeque<Outgoing>,
+    /// Something was handed to the sink since the last flush.
+    unflushed: bool,
+    /// The sink failed: nothing more is written; the stream reports how it ends.
+    broken: bool,
 }
 
 pub(crate) struct Driver {
@@ -109,19 +82,20 @@ pub(crate) struct Driver {
     control: mpsc::Receiver<ToDriver>,
     /// Calls: taken while the socket keeps up (see `MAX_QUEUED_FRAMES`).
     calls: mpsc::Receiver<ToDriver>,
+    /// Every handle is gone: the machine was told, nothing more comes from the handles.
+    released: bool,
     state: watch::Sender<State>,
-    conn_tx: mpsc::Sender<(ConnId, ConnEvent)>,
-    conn_rx: mpsc::Receiver<(ConnId, ConnEvent)>,
-    conns: HashMap<ConnId, Conn>,
-    connecting: HashMap<ConnId, AbortHandle>,
-    close_on_connect: HashMap<ConnId, (u16, String)>,
-    waiters: HashMap<Waiter, oneshot::Sender<DriverReply>>,
-    next_waiter: u64,
-    bus: Bus<SessionEvent>,
-    objects: HashMap<ObjectKey, Arc<ObjectShared>>,
-    object_capacity: usize,
+    conns: Vec<Conn>,
+    connecting: Vec<(ConnId, ConnectFuture)>,
+    waiters: FxHashMap<Waiter, oneshot::Sender<DriverReply>>,
+    emitter: Emitter,
+    timer: Pin<Box<Sleep>>,
+    /// The deadline `timer` is set to, when the machine has one.
+    armed: Option<std::time::Instant>,
     /// The text of the frame being handled, for `TrafficReceived`.
-    frame: Option<String>,
+    frame: Option<Bytes>,
+    /// The time of this pass: one clock read per pass, not per input.
+    now: std::time::Instant,
 }
 
 impl Driver {
@@ -129,174 +103,213 @@ impl Driver {
         machine: Machine,
         transport: Arc<dyn Transport>,
         handles: Inbox,
-        bus: Bus<SessionEvent>,
+        bus: Bus<crate::SessionEvent>,
         object_capacity: usize,
     ) -> Self {
-        let (conn_tx, conn_rx) = mpsc::channel(CONN_EVENTS);
         Self {
             machine,
             transport,
             control: handles.control,
             calls: handles.calls,
+            released: false,
             state: handles.state,
-            conn_tx,
-            conn_rx,
-            conns: HashMap::new(),
-            connecting: HashMap::new(),
-            close_on_connect: HashMap::new(),
-            waiters: HashMap::new(),
-            next_waiter: 0,
-            bus,
-            objects: HashMap::new(),
-            object_capacity,
+            conns: Vec::new(),
+            connecting: Vec::new(),
+            waiters: FxHashMap::default(),
+            emitter: Emitter::new(bus, object_capacity),
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
             frame: None,
+            now: now(),
         }
     }
 
-    pub(crate) async fn run(mut self) {
-        let mut handles_dropped_at: Option<Instant> = None;
-        loop {
-            let deadline = self.machine.poll_timeout().map(Instant::from_std);
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let take_calls = handles_dropped_at.is_none() && !self.backlogged();
-            tokio::select! {
-                biased;
-                event = self.conn_rx.recv() => {
-                    // The driver holds a sender itself, so the channel never ends.
-                    if let Some((conn, event)) = event {
-                        self.on_conn_event(conn, event);
-                    }
-                }
-                command = self.control.recv(), if handles_dropped_at.is_none() => match command {
-                    Some(ToDriver { command, reply }) => self.command(command, reply),
-                    None => {
-                        // Every `Session` handle is gone: close cleanly, then stop.
-                        handles_dropped_at = Some(Instant::now());
-                        let (nobody, _) = oneshot::channel();
-                        self.command(Command::Close { code: 1000, reason: String::new() }, nobody);
-                    }
-                },
-                Some(ToDriver { command, reply }) = self.calls.recv(), if take_calls => {
-                    self.command(command, reply);
-                }
-                () = sleep => {
-                    self.machine.handle_timeout(now());
-                    self.execute();
-                }
-                () = grace_over(handles_dropped_at) => break,
-            }
-            if handles_dropped_at.is_some()
-                && matches!(self.machine.state(), State::Closed | State::Idle)
-            {
-                // Nothing more will be told: streams end now, while a socket still being
-                // opened or closed gets its close frame below.
-                self.close_buses();
-                if self.conns.is_empty() && self.connecting.is_empty() {
-                    break;
-                }
-            }
-        }
-        // Whatever is still open ends here: its tasks are aborted with it.
-        for (_, connect) in self.connecting.drain() {
-            connect.abort();
-        }
-        self.conns.clear();
-        self.close_buses();
-    }
-
-    fn close_buses(&self) {
-        self.bus.close();
-        for object in self.objects.values() {
-            object.bus.close();
-        }
-    }
-
-    fn command(&mut self, command: Command, reply: oneshot::Sender<DriverReply>) {
-        let waiter = self.waiter(reply);
-        self.machine
-            .handle(Input::Command { waiter, command }, now());
+    fn handle(&mut self, input: Input) {
+        self.machine.handle(input, self.now);
         self.execute();
+    }
+
+    fn command(&mut self, message: ToDriver) {
+        let ToDriver {
+            waiter,
+            command,
+            reply,
+        } = message;
+        self.waiters.insert(waiter, reply);
+        self.handle(Input::Command { waiter, command });
+    }
+
+    /// Lifecycle commands, all that are ready; the end of the channel is the release.
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.released {
+            match self.control.poll_recv(cx) {
+                Poll::Ready(Some(message)) => self.command(message),
+                Poll::Ready(None) => {
+                    self.released = true;
+                    self.handle(Input::Released);
+                }
+                Poll::Pending => break,
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Calls, a batch at most, while the current connection keeps up.
+    fn poll_calls(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..BATCH {
+            if self.released || self.backlogged() {
+                break;
+            }
+            match self.calls.poll_recv(cx) {
+                Poll::Ready(Some(message)) => self.command(message),
+                // The control channel ends at the same time and says so.
+                Poll::Ready(None) | Poll::Pending => break,
+            }
+            progress = true;
+        }
+        progress
     }
 
     fn backlogged(&self) -> bool {
-        self.conns.values().any(Conn::backlogged)
+        self.conns
+            .iter()
+            .any(|conn| conn.outbox.len() >= MAX_QUEUED_FRAMES)
     }
 
-    fn waiter(&mut self, reply: oneshot::Sender<DriverReply>) -> Waiter {
-        self.next_waiter += 1;
-        let waiter = Waiter(self.next_waiter);
-        self.waiters.insert(waiter, reply);
-        waiter
+    fn poll_connects(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let mut index = 0;
+        while index < self.connecting.len() {
+            let (conn, future) = &mut self.connecting[index];
+            let conn = *conn;
+            match future.as_mut().poll(cx) {
+                Poll::Pending => index += 1,
+                Poll::Ready(result) => {
+                    drop(self.connecting.swap_remove(index));
+                    progress = true;
+                    match result {
+                        Ok(connection) => {
+                            self.conns.push(Conn {
+                                id: conn,
+                                frames: connection.into_frames(),
+                                outbox: VecDeque::new(),
+                                unflushed: false,
+                                broken: false,
+                            });
+                            self.handle(Input::Connected { conn });
+                        }
+                        Err(error) => self.handle(Input::ConnectFailed {
+                            conn,
+                            cause: Cause::new(error),
+                        }),
+                    }
+                }
+            }
+        }
+        progress
     }
 
-    fn on_conn_event(&mut self, conn: ConnId, event: ConnEvent) {
-        let input = match event {
-            ConnEvent::Connected(connection) => {
-                self.connecting.remove(&conn);
-                let (sink, source) = connection.into_parts();
-                let reader = spawn_reader(conn, source, self.conn_tx.clone());
-                let handle = spawn_writer(conn, sink, self.conn_tx.clone(), reader);
-                if let Some((code, reason)) = self.close_on_connect.remove(&conn) {
-                    handle.close(code, reason);
-                }
-                self.conns.insert(conn, handle);
-                Input::Connected { conn }
-            }
-            ConnEvent::ConnectFailed(error) => {
-                self.connecting.remove(&conn);
-                self.close_on_connect.remove(&conn);
-                Input::ConnectFailed {
-                    conn,
-                    cause: Cause::new(error),
-                }
-            }
-            ConnEvent::Drained => return,
-            ConnEvent::CloseFailed(error) => {
-                // The connection cannot be closed politely: tear it down and report it closed,
-                // as a transport reports a connection that dropped.
-                self.conns.remove(&conn);
-                self.machine.handle(
-                    Input::SocketError {
+    /// Frames from every connection, a batch at most from each.
+    fn poll_frames(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let mut index = 0;
+        while index < self.conns.len() {
+            let conn = self.conns[index].id;
+            let mut ended = false;
+            for _ in 0..BATCH {
+                let Some(entry) = self.conns.get_mut(index).filter(|c| c.id == conn) else {
+                    break; // an effect dropped it
+                };
+                let incoming = match Pin::new(&mut *entry.frames).poll_next(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(incoming) => incoming,
+                };
+                progress = true;
+                match incoming {
+                    Some(Incoming::Text(text)) => self.frame(conn, text),
+                    Some(Incoming::Error(error)) => self.handle(Input::SocketError {
                         conn,
                         cause: Cause::new(error),
-                    },
-                    now(),
-                );
-                self.execute();
-                Input::SocketClosed {
-                    conn,
-                    close: CloseEvent::new(1006, ""),
+                    }),
+                    Some(Incoming::Closed(close)) => self.handle(Input::SocketClosed {
+                        conn,
+                        close: CloseEvent::new(close.code, close.reason),
+                    }),
+                    None => {
+                        ended = true;
+                        break;
+                    }
                 }
             }
-            ConnEvent::Incoming(Incoming::Text(text)) => {
-                let decoded = qix_rpc::decode(&text);
-                self.frame = Some(text);
-                self.machine.handle(Input::Frame { conn, decoded }, now());
-                self.execute();
-                self.frame = None;
-                return;
+            if ended {
+                self.remove_conn(conn);
+                self.handle(Input::SocketEnded { conn });
             }
-            ConnEvent::Incoming(Incoming::Error(error)) | ConnEvent::WriteFailed(error) => {
-                Input::SocketError {
-                    conn,
-                    cause: Cause::new(error),
-                }
+            if self.conns.get(index).is_some_and(|c| c.id == conn) {
+                index += 1;
             }
-            ConnEvent::Incoming(Incoming::Closed(close)) => {
-                self.conns.remove(&conn);
-                Input::SocketClosed {
-                    conn,
-                    close: CloseEvent::new(close.code, close.reason),
-                }
+        }
+        progress
+    }
+
+    fn frame(&mut self, conn: ConnId, text: Bytes) {
+        let decoded = qix_rpc::decode_shared(text.clone());
+        self.frame = Some(text);
+        self.handle(Input::Frame { conn, decoded });
+        self.frame = None;
+    }
+
+    /// Hands waiting frames to each sink, back to back, and flushes once nothing more waits.
+    fn poll_writes(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        let mut failed = Vec::new();
+        for conn in &mut self.conns {
+            if conn.broken {
+                conn.outbox.clear();
+                continue;
             }
-        };
-        self.machine.handle(input, now());
+            let result = write(conn, cx, &mut progress);
+            if let Err(error) = result {
+                conn.broken = true;
+                conn.outbox.clear();
+                failed.push((conn.id, error));
+            }
+        }
+        for (conn, error) in failed {
+            progress = true;
+            self.handle(Input::SocketError {
+                conn,
+                cause: Cause::new(error),
+            });
+        }
+        progress
+    }
+
+    /// Keeps the one sleep on the machine's earliest deadline; fires it when due.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self.machine.poll_timeout();
+        if deadline != self.armed {
+            self.armed = deadline;
+            if let Some(deadline) = deadline {
+                self.timer.as_mut().reset(Instant::from_std(deadline));
+            }
+        }
+        if self.armed.is_none() || self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.now = now();
+        self.machine.handle_timeout(self.now);
         self.execute();
+        // Fired timers are disarmed; the next pass arms the next one.
+        self.armed = None;
+        true
+    }
+
+    fn remove_conn(&mut self, conn: ConnId) {
+        self.conns.retain(|c| c.id != conn);
     }
 
     /// Carries out every effect the machine has queued, in its order.
@@ -309,32 +322,33 @@ impl Driver {
             match effect {
                 Effect::Connect { conn } => {
                     let transport = self.transport.clone();
-                    let events = self.conn_tx.clone();
-                    let task = tokio::spawn(async move {
-                        let event = match transport.connect().await {
-                            Ok(connection) => ConnEvent::Connected(connection),
-                            Err(error) => ConnEvent::ConnectFailed(error),
-                        };
-                        let _ = events.send((conn, event)).await;
-                    });
-                    self.connecting.insert(conn, task.abort_handle());
+                    self.connecting
+                        .push((conn, Box::pin(async move { transport.connect().await })));
                 }
                 Effect::Send { conn, text, object } => {
-                    self.traffic(Direction::Sent, &text, object);
-                    if let Some(handle) = self.conns.get(&conn) {
-                        handle.send(text);
+                    let text = Bytes::from(text);
+                    self.emitter
+                        .traffic(Direction::Sent, &text, object.as_ref());
+                    if let Some(conn) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        conn.outbox.push_back(Outgoing::Text(text));
                     }
                 }
-                Effect::CloseSocket { conn, code, reason } => match self.conns.get(&conn) {
-                    Some(handle) => handle.close(code, reason),
-                    None => {
-                        self.close_on_connect.insert(conn, (code, reason));
+                Effect::CloseSocket { conn, code, reason } => {
+                    if let Some(conn) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        // Frames not yet handed to the socket belong to calls the close fails
+                        // anyway: the close goes out first instead of behind them.
+                        conn.outbox.retain(|o| matches!(o, Outgoing::Close { .. }));
+                        conn.outbox.push_back(Outgoing::Close { code, reason });
                     }
-                },
+                }
+                Effect::DropConnection { conn } => {
+                    self.remove_conn(conn);
+                    self.connecting.retain(|(id, _)| *id != conn);
+                }
                 Effect::Reply { waiter, reply } => {
                     let reply = match reply {
-                        Reply::Opened(info) => DriverReply::Opened(self.object_shared(info)),
-                        Reply::Object(info) => DriverReply::Object(self.object_shared(info)),
+                        Reply::Opened(info) => DriverReply::Opened(self.emitter.object(info)),
+                        Reply::Object(info) => DriverReply::Object(self.emitter.object(info)),
                         Reply::Result(raw) => DriverReply::Result(raw),
                         Reply::Done => DriverReply::Done,
                         Reply::Failed(failure) => DriverReply::Failed(failure),
@@ -344,190 +358,83 @@ impl Driver {
                         let _ = sender.send(reply);
                     }
                 }
-                Effect::Emit(event) => self.emit(event),
-            }
-        }
-    }
-
-    fn object_shared(&mut self, info: ObjectInfo) -> Arc<ObjectShared> {
-        let capacity = self.object_capacity;
-        self.objects
-            .entry(info.key)
-            .or_insert_with(|| Arc::new(ObjectShared::new(info, capacity)))
-            .clone()
-    }
-
-    fn emit(&mut self, event: Event) {
-        let bus = &self.bus;
-        match event {
-            Event::Opened => bus.publish_with("opened", None, || SessionEvent::Opened),
-            Event::Closed(close) => bus.publish("closed", None, SessionEvent::Closed(close)),
-            Event::Notification(notification) => {
-                let method = notification.method.unwrap_or_default();
-                let name = (!method.is_empty()).then_some(method.as_str());
-                let params = &notification.params;
-                bus.publish_with("notification", name, || SessionEvent::Notification {
-                    method: method.clone(),
-                    params: serde_json::from_str(params.get()).unwrap_or_default(),
-                });
-            }
-            Event::SocketError(problem) => {
-                let error = match problem {
-                    SocketProblem::Transport(cause) => Error::from_cause(&cause),
-                    SocketProblem::Decode(error) => Error::Protocol(error),
-                };
-                tracing::debug!(%error, "socket error");
-                bus.publish(
-                    "socket-error",
-                    None,
-                    SessionEvent::SocketError(Arc::new(error)),
-                );
-            }
-            Event::Suspended { initiator, close } => bus.publish(
-                "suspended",
-                None,
-                SessionEvent::Suspended {
-                    initiator,
-                    code: close.code,
-                    reason: close.reason,
-                },
-            ),
-            Event::Resumed => bus.publish("resumed", None, SessionEvent::Resumed),
-            Event::TrafficReceived { object } => {
-                if let Some(text) = &self.frame {
-                    self.traffic(Direction::Received, text, object);
-                }
-            }
-            Event::ObjectChanged(key) => {
-                if let Some(shared) = self.objects.get(&key) {
-                    // A frame that changes and closes the object leaves no handle to read: the
-                    // `changed` still goes out, before the `closed`.
-                    if let Some(info) = self.machine.object(key) {
-                        shared.set_handle(info.handle);
+                Effect::Emit(Event::TrafficReceived { object }) => {
+                    if let Some(text) = &self.frame {
+                        self.emitter
+                            .traffic(Direction::Received, text, object.as_ref());
                     }
-                    shared.bus.publish("changed", None, ObjectEvent::Changed);
                 }
-            }
-            Event::ObjectClosed(key) => {
-                if let Some(shared) = self.objects.remove(&key) {
-                    shared.mark_closed();
-                    shared.bus.publish("closed", None, ObjectEvent::Closed);
-                    shared.bus.close();
+                Effect::Emit(event) => {
+                    let handle = |key: ObjectKey| self.machine.object(key).map(|o| o.handle);
+                    self.emitter.emit(event, handle);
                 }
             }
         }
     }
+}
 
-    /// Publishes a frame to the session's and the object's traffic listeners, copying its text
-    /// only when someone listens (SPEC Q-EV-5).
-    fn traffic(&self, direction: Direction, text: &str, object: Option<ObjectKey>) {
-        let name = Some(direction.as_str());
-        let object = object.and_then(|key| self.objects.get(&key));
-        let session_listens = self.bus.is_listened("traffic", name);
-        let object_listens = object.is_some_and(|o| o.bus.is_listened("traffic", name));
-        if !session_listens && !object_listens {
-            return;
+/// Writes one connection's waiting frames: hands them to the sink while it is ready, then
+/// flushes. Sets `progress` when something moved.
+fn write(conn: &mut Conn, cx: &mut Context<'_>, progress: &mut bool) -> Result<(), TransportError> {
+    while !conn.outbox.is_empty() {
+        match Pin::new(&mut *conn.frames).poll_ready(cx) {
+            Poll::Pending => break,
+            Poll::Ready(ready) => ready?,
         }
-        let traffic = Traffic::new(direction, Arc::from(text));
-        if let Some(object) = object.filter(|_| object_listens) {
-            object
-                .bus
-                .publish("traffic", name, ObjectEvent::Traffic(traffic.clone()));
+        if let Some(item) = conn.outbox.pop_front() {
+            Pin::new(&mut *conn.frames).start_send(item)?;
+            conn.unflushed = true;
+            *progress = true;
         }
-        if session_listens {
-            self.bus
-                .publish("traffic", name, SessionEvent::Traffic(traffic));
+    }
+    if conn.unflushed {
+        if let Poll::Ready(flushed) = Pin::new(&mut *conn.frames).poll_flush(cx) {
+            conn.unflushed = false;
+            *progress = true;
+            flushed?;
         }
+    }
+    Ok(())
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        for _ in 0..PASSES_BEFORE_YIELD {
+            this.now = now();
+            let mut progress = this.poll_control(cx);
+            progress |= this.poll_connects(cx);
+            progress |= this.poll_frames(cx);
+            progress |= this.poll_calls(cx);
+            progress |= this.poll_writes(cx);
+            progress |= this.poll_timer(cx);
+            if this.machine.is_quiet() {
+                // Nothing more will be told: streams end, while connections finish.
+                this.emitter.close();
+                if this.machine.is_finished() {
+                    return Poll::Ready(());
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Still busy: let the runtime run others, and come back at once.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Streams end when the driver does, however it ends (runtime shut down included).
+        self.emitter.close();
     }
 }
 
 /// The machine's clock: tokio's, so paused-time tests drive it.
 fn now() -> std::time::Instant {
     Instant::now().into_std()
-}
-
-async fn grace_over(dropped_at: Option<Instant>) {
-    match dropped_at {
-        Some(at) => tokio::time::sleep_until(at + DROP_CLOSE_GRACE).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn spawn_reader(
-    conn: ConnId,
-    mut source: Box<dyn FrameSource>,
-    events: mpsc::Sender<(ConnId, ConnEvent)>,
-) -> AbortHandle {
-    tokio::spawn(async move {
-        loop {
-            let incoming = source.next().await;
-            let last = matches!(incoming, Incoming::Closed(_));
-            if events
-                .send((conn, ConnEvent::Incoming(incoming)))
-                .await
-                .is_err()
-                || last
-            {
-                break;
-            }
-        }
-    })
-    .abort_handle()
-}
-
-/// Writes a connection's frames in order. A close goes out at once, even while a frame waits
-/// for a peer that stopped reading: that frame is given up, so the transport's close handshake
-/// (and its timeout) can start.
-fn spawn_writer(
-    conn: ConnId,
-    mut sink: Box<dyn FrameSink>,
-    events: mpsc::Sender<(ConnId, ConnEvent)>,
-    reader: AbortHandle,
-) -> Conn {
-    let (texts, mut text_rx) = mpsc::unbounded_channel::<String>();
-    let (close, mut close_rx) = mpsc::unbounded_channel::<(u16, String)>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let counter = queued.clone();
-    let writer = tokio::spawn(async move {
-        let asked = loop {
-            let text = tokio::select! {
-                biased;
-                asked = close_rx.recv() => break asked,
-                text = text_rx.recv() => match text {
-                    Some(text) => text,
-                    None => break None,
-                },
-            };
-            let sent = tokio::select! {
-                biased;
-                asked = close_rx.recv() => break asked,
-                sent = sink.send(text) => sent,
-            };
-            if counter.fetch_sub(1, Ordering::AcqRel) == MAX_QUEUED_FRAMES {
-                let _ = events.send((conn, ConnEvent::Drained)).await;
-            }
-            match sent {
-                // The peer closed first; the reader reports how.
-                Err(TransportError::ConnectionClosed) | Ok(()) => {}
-                Err(error) => {
-                    let _ = events.send((conn, ConnEvent::WriteFailed(error))).await;
-                }
-            }
-        };
-        if let Some((code, reason)) = asked {
-            if let Err(error) = sink.close(code, &reason).await {
-                let _ = events.send((conn, ConnEvent::CloseFailed(error))).await;
-                return;
-            }
-        }
-        // The sink lives until the connection is over: some transports end the connection
-        // when both halves are gone.
-        while text_rx.recv().await.is_some() {}
-    });
-    Conn {
-        texts,
-        close,
-        queued,
-        tasks: [writer.abort_handle(), reader],
-    }
 }

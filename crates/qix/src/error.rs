@@ -71,16 +71,24 @@ pub enum Error {
     /// The call's parameters are neither a JSON array nor an object.
     #[error("invalid params: {0}")]
     InvalidParams(#[from] qix_rpc::ParamsError),
+    /// The call could not be encoded: a method name that is not a plain name, or params that
+    /// are not a JSON array or object.
+    #[error("invalid call: {0}")]
+    InvalidCall(qix_rpc::MethodError),
+    /// The engine's answer to the call was malformed (Q-REQ-8); the session also reported it
+    /// as `socket-error`.
+    #[error("the engine's answer is malformed: {0}")]
+    BadFrame(qix_rpc::DecodeError),
     /// The result could not be turned into the requested type.
     #[error("the result does not fit the requested type: {0}")]
     ResultType(Arc<serde_json::Error>),
     /// `subscribe` or `on` was given a topic that does not exist.
-    #[error("unknown topic {topic:?}; known topics: {known}")]
+    #[error("unknown topic {topic:?}; known topics: {}", known.join(", "))]
     UnknownTopic {
         /// The topic given.
         topic: String,
         /// The topics that exist, for the message.
-        known: &'static str,
+        known: &'static [&'static str],
     },
     /// A close code or reason that a WebSocket close frame cannot carry.
     #[error("invalid close: {0}")]
@@ -97,6 +105,15 @@ pub enum Error {
     NoRuntime,
 }
 
+impl From<qix_rpc::MethodError> for Error {
+    fn from(error: qix_rpc::MethodError) -> Self {
+        match error {
+            qix_rpc::MethodError::Params(error) => Self::InvalidParams(error),
+            other => Self::InvalidCall(other),
+        }
+    }
+}
+
 impl Error {
     /// The enigma.js error code: -1 `NOT_CONNECTED` (also for transport failures and a session
     /// whose driver is gone), -2
@@ -104,11 +121,14 @@ impl Error {
     /// code for engine errors. Errors enigma.js never produced (invalid state, bad input, unknown
     /// topic, ...) have code 0: match on the variant for those.
     pub fn code(&self) -> i32 {
+        use qix_session::codes;
         match self {
-            Self::NotConnected { .. } | Self::Transport(_) | Self::SessionGone => -1,
-            Self::ObjectNotFound => -2,
-            Self::SessionSuspended => -11,
-            Self::SessionNotAttached => -12,
+            Self::NotConnected { .. } | Self::Transport(_) | Self::SessionGone => {
+                codes::NOT_CONNECTED
+            }
+            Self::ObjectNotFound => codes::OBJECT_NOT_FOUND,
+            Self::SessionSuspended => codes::SESSION_SUSPENDED,
+            Self::SessionNotAttached => codes::SESSION_NOT_ATTACHED,
             Self::Engine(error) => error.code,
             _ => 0,
         }
@@ -139,6 +159,7 @@ impl Error {
             Failure::InvalidState { operation, state } => Self::InvalidState { operation, state },
             Failure::ObjectClosed => Self::ObjectClosed,
             Failure::BadResponse(what) => Self::BadResponse(what),
+            Failure::BadFrame(error) => Self::BadFrame(error),
             // `Failure` is non-exhaustive; a variant added later still reaches the user whole.
             other => Self::BadResponse(other.to_string()),
         }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use qix_rpc::Bytes;
+
 pub use qix_session::{CloseEvent, Initiator};
 
 use crate::Error;
@@ -97,15 +99,16 @@ impl fmt::Display for Direction {
     }
 }
 
-/// One JSON-RPC frame, exactly as it was on the wire. Cheap to clone.
+/// One JSON-RPC frame, exactly as it was on the wire. Cheap to clone: it shares the frame's
+/// bytes with the session.
 #[derive(Clone)]
 pub struct Traffic {
     direction: Direction,
-    text: Arc<str>,
+    text: Bytes,
 }
 
 impl Traffic {
-    pub(crate) fn new(direction: Direction, text: Arc<str>) -> Self {
+    pub(crate) fn new(direction: Direction, text: Bytes) -> Self {
         Self { direction, text }
     }
 
@@ -114,9 +117,10 @@ impl Traffic {
         self.direction
     }
 
-    /// The frame as it was written or read.
+    /// The frame as it was written or read. (Checks the UTF-8 each time, in linear time:
+    /// only frames that are UTF-8 become traffic.)
     pub fn text(&self) -> &str {
-        &self.text
+        std::str::from_utf8(&self.text).unwrap_or_default()
     }
 
     /// The frame's request id (`id`), when it has one: what `CancelRequest` takes to cancel a
@@ -127,13 +131,13 @@ impl Traffic {
         struct Id {
             id: Option<u64>,
         }
-        serde_json::from_str::<Id>(&self.text).ok()?.id
+        serde_json::from_slice::<Id>(&self.text).ok()?.id
     }
 
     /// The frame parsed as JSON (the JSON-RPC request or response object).
     pub fn json(&self) -> serde_json::Value {
         // Traffic is only built from frames the codec produced or accepted, so this parses.
-        serde_json::from_str(&self.text).unwrap_or(serde_json::Value::Null)
+        serde_json::from_slice(&self.text).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -141,39 +145,34 @@ impl fmt::Debug for Traffic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Traffic")
             .field("direction", &self.direction)
-            .field("text", &self.text)
+            .field("text", &self.text())
             .finish()
     }
 }
 
-const SESSION_TOPICS: &str = "opened, closed, notification:*, notification:<Method>, \
-     socket-error, suspended, resumed, traffic:*, traffic:sent, traffic:received";
-const OBJECT_TOPICS: &str = "changed, closed, traffic:*, traffic:sent, traffic:received";
-
 /// Parses a session topic, rejecting the ones a session never emits.
 pub(crate) fn session_topic(topic: &str) -> Result<qix_events::Topic, Error> {
-    let known = match topic.split_once(':') {
-        None => matches!(
-            topic,
-            "opened" | "closed" | "socket-error" | "suspended" | "resumed"
-        ),
-        Some(("notification", name)) => !name.is_empty(),
-        Some(("traffic", name)) => matches!(name, "*" | "sent" | "received"),
-        Some(_) => false,
-    };
-    parse(topic, known, SESSION_TOPICS)
+    parse(
+        topic,
+        qix_session::is_session_topic(topic),
+        &qix_session::SESSION_TOPICS,
+    )
 }
 
 /// Parses an object topic, rejecting the ones an object never emits.
 pub(crate) fn object_topic(topic: &str) -> Result<qix_events::Topic, Error> {
-    let known = matches!(
+    parse(
         topic,
-        "changed" | "closed" | "traffic:*" | "traffic:sent" | "traffic:received"
-    );
-    parse(topic, known, OBJECT_TOPICS)
+        qix_session::is_object_topic(topic),
+        &qix_session::OBJECT_TOPICS,
+    )
 }
 
-fn parse(topic: &str, known: bool, list: &'static str) -> Result<qix_events::Topic, Error> {
+fn parse(
+    topic: &str,
+    known: bool,
+    list: &'static [&'static str],
+) -> Result<qix_events::Topic, Error> {
     let unknown = || Error::UnknownTopic {
         topic: topic.to_owned(),
         known: list,

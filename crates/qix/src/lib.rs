@@ -81,6 +81,7 @@ mod builder;
 mod driver;
 mod error;
 mod event;
+mod events;
 mod object;
 mod session;
 
@@ -89,6 +90,7 @@ pub use error::{EngineError, Error, TransportError};
 pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Traffic};
 pub use object::Object;
 pub use qix_events::ListenerGuard;
+pub use qix_rpc::RawJson;
 pub use qix_session::{NotConnectedReason, State};
 pub use session::{EventStream, Session};
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
 use qix_events::{Bus, Delivery, ListenerGuard};
-use qix_rpc::{Handle, Params, RawValue};
+use qix_rpc::{EncodedCall, Handle, RawJson};
 use qix_session::{Call, Command, ObjectInfo, ObjectKey};
 use serde::de::DeserializeOwned;
 
@@ -113,16 +113,33 @@ impl Object {
         params: serde_json::Value,
     ) -> Result<T, Error> {
         let raw = self.call_raw(method, params).await?;
-        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+        serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::ResultType(Arc::new(e)))
     }
 
     /// Like [`call`](Self::call), with the `result` left as the raw JSON text the engine sent.
+    /// It shares the bytes of the engine's frame: nothing of the payload is copied.
     pub async fn call_raw(
         &self,
         method: &str,
         params: serde_json::Value,
-    ) -> Result<Box<RawValue>, Error> {
-        match self.send(method, params, false).await? {
+    ) -> Result<RawJson, Error> {
+        self.call_encoded(EncodedCall::new(method, &params)?).await
+    }
+
+    /// Calls a method whose params are any serializable value (an array or an object): they
+    /// are serialized once, in the caller's task, straight into the request, and the result
+    /// is deserialized straight into `T`. What a typed API builds on.
+    pub async fn call_with<P, T>(&self, method: &str, params: &P) -> Result<T, Error>
+    where
+        P: serde::Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        let raw = self.call_encoded(EncodedCall::new(method, params)?).await?;
+        serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::ResultType(Arc::new(e)))
+    }
+
+    async fn call_encoded(&self, call: EncodedCall) -> Result<RawJson, Error> {
+        match self.send(call, false).await? {
             DriverReply::Result(raw) => Ok(raw),
             _ => Err(unexpected()),
         }
@@ -138,23 +155,16 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<Object, Error> {
-        match self.send(method, params, true).await? {
+        match self.send(EncodedCall::new(method, &params)?, true).await? {
             DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
             _ => Err(unexpected()),
         }
     }
 
-    async fn send(
-        &self,
-        method: &str,
-        params: serde_json::Value,
-        returns_object: bool,
-    ) -> Result<DriverReply, Error> {
-        let params = Params::new(params)?;
+    async fn send(&self, call: EncodedCall, returns_object: bool) -> Result<DriverReply, Error> {
         let command = Command::Call(Call {
             object: self.shared.key,
-            method: method.to_owned(),
-            params,
+            call,
             returns_object,
         });
         self.link.request(command).await

@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::stream::FusedStream;
 use qix_events::{Bus, Delivery, ListenerGuard, Subscription};
-use qix_session::{Command, State};
+use qix_session::{Command, State, Waiter};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{DriverReply, ToDriver};
@@ -196,6 +197,7 @@ fn check_close(code: u16, reason: &str) -> Result<(), Error> {
 pub(crate) struct Senders {
     pub(crate) control: mpsc::Sender<ToDriver>,
     pub(crate) calls: mpsc::Sender<ToDriver>,
+    pub(crate) waiters: Arc<AtomicU64>,
 }
 
 /// How a handle reaches the driver. Sessions keep it alive; objects only borrow it, so that
@@ -206,6 +208,7 @@ pub(crate) enum Link {
     Object {
         control: mpsc::WeakSender<ToDriver>,
         calls: mpsc::WeakSender<ToDriver>,
+        waiters: Arc<AtomicU64>,
     },
 }
 
@@ -225,16 +228,31 @@ impl Link {
             Self::Session(senders) => Self::Object {
                 control: senders.control.downgrade(),
                 calls: senders.calls.downgrade(),
+                waiters: senders.waiters.clone(),
             },
             object => object.clone(),
         }
     }
 
+    /// A fresh waiter id: the caller names its reply, so it can also name it to cancel.
+    fn waiter(&self) -> Waiter {
+        let counter = match self {
+            Self::Session(senders) => &senders.waiters,
+            Self::Object { waiters, .. } => waiters,
+        };
+        Waiter(counter.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
     pub(crate) async fn request(&self, command: Command) -> Result<DriverReply, Error> {
         let sender = self.sender(&command).ok_or(Error::SessionGone)?;
         let (reply, answer) = oneshot::channel();
+        let waiter = self.waiter();
         sender
-            .send(ToDriver { command, reply })
+            .send(ToDriver {
+                waiter,
+                command,
+                reply,
+            })
             .await
             .map_err(|_| Error::SessionGone)?;
         drop(sender);

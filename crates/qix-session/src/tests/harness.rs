@@ -230,7 +230,11 @@ impl Harness {
                         conn: *conn,
                         close: CloseEvent::new(*code, reason.clone()),
                     });
+                    self.inbox.push_back(Input::SocketEnded { conn: *conn });
                 }
+            }
+            Effect::DropConnection { conn } => {
+                self.live.remove(conn);
             }
             Effect::Reply { .. } | Effect::Emit(_) => {}
         }
@@ -240,7 +244,7 @@ impl Harness {
     pub(crate) fn push_frame(&mut self, conn: ConnId, text: &str) {
         self.inbox.push_back(Input::Frame {
             conn,
-            decoded: qix_rpc::decode(text),
+            decoded: crate::tests::decode(text),
         });
     }
 
@@ -248,16 +252,25 @@ impl Harness {
     pub(crate) fn frame(&mut self, conn: ConnId, incoming: qix_rpc::Incoming) {
         self.feed(Input::Frame {
             conn,
-            decoded: qix_rpc::decode(&incoming.encode()),
+            decoded: crate::tests::decode(&incoming.encode()),
         });
     }
 
     /// The transport reports `conn` closed, handled now.
+    /// The transport reports the close, and its stream ends right after, as TCP does.
     pub(crate) fn socket_closed(&mut self, conn: ConnId, code: u16, reason: &str) {
         self.feed(Input::SocketClosed {
             conn,
             close: CloseEvent::new(code, reason),
         });
+        self.feed(Input::SocketEnded { conn });
+    }
+
+    /// Handles every input in flight without moving the clock.
+    pub(crate) fn settle(&mut self) {
+        while let Some(input) = self.inbox.pop_front() {
+            self.feed(input);
+        }
     }
 
     /// Handles the next input in flight, or, when none is, jumps the clock to the machine's
@@ -309,11 +322,9 @@ impl Harness {
         params: Value,
         returns_object: bool,
     ) -> Waiter {
-        let params = qix_rpc::Params::new(params).expect("params are an array or object");
         self.command(Command::Call(Call {
             object,
-            method: method.to_owned(),
-            params,
+            call: crate::tests::encoded(method, &params),
             returns_object,
         }))
     }

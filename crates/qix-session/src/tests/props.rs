@@ -102,6 +102,12 @@ enum Op {
     Advance {
         ms: u16,
     },
+    /// The connection's stream ended (after its close, or without one).
+    Ended {
+        conn: u8,
+    },
+    /// Every handle of the session was dropped; no command comes after it.
+    Release,
     /// Shortcuts through the lifecycle, so that short sequences reach deep states: each is the
     /// same primitive ops in a row.
     OpenNow,
@@ -199,6 +205,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => conn().prop_map(|conn| Op::SocketError { conn }),
         2 => (conn(), code()).prop_map(|(conn, code)| Op::SocketClosed { conn, code }),
         2 => (0u16..7_000).prop_map(|ms| Op::Advance { ms }),
+        1 => conn().prop_map(|conn| Op::Ended { conn }),
+        1 => Just(Op::Release),
         4 => Just(Op::OpenNow),
         4 => prop::sample::select(vec!["OpenDoc", "GetObject", "GetMeasure", "GetField"])
             .prop_map(|method| Op::CallNow { method }),
@@ -254,6 +262,10 @@ struct Checker {
     gone: HashSet<ConnId>,
     /// Closed by the machine (`CloseSocket`): no frame may be written on it any more.
     closing: HashSet<ConnId>,
+    /// Over for good: dropped by the machine, or its stream ended.
+    over: HashSet<ConnId>,
+    /// Every handle is gone.
+    released: bool,
     known: HashSet<ObjectKey>,
     closed: HashSet<ObjectKey>,
     /// The close of the suspend in progress.
@@ -279,10 +291,16 @@ impl Checker {
         if matches!(before, State::Idle | State::Closed)
             && !matches!(input, Fed::Command(_, Kind::Open))
         {
-            // (6) after closed, nothing but a new open does anything.
+            // (6) after closed, nothing but a new open does anything, but finishing off
+            // connections that are still open.
             for effect in effects {
                 assert!(
-                    matches!(effect, Effect::Reply { .. }),
+                    matches!(
+                        effect,
+                        Effect::Reply { .. }
+                            | Effect::CloseSocket { .. }
+                            | Effect::DropConnection { .. }
+                    ),
                     "{before:?}: {input:?} produced {effect:?}"
                 );
             }
@@ -303,6 +321,12 @@ impl Checker {
                         "closing a connection that is gone"
                     );
                     self.closing.insert(*conn);
+                }
+                Effect::DropConnection { conn } => {
+                    assert!(self.asked.contains(conn), "dropping an unknown {conn:?}");
+                    assert!(!self.over.contains(conn), "dropping {conn:?} twice");
+                    self.over.insert(*conn);
+                    self.gone.insert(*conn);
                 }
                 Effect::Reply { waiter, reply } => self.reply(*waiter, reply, before, input),
                 Effect::Emit(event) => self.event(h, event, before, after, input, effects),
@@ -354,11 +378,29 @@ impl Checker {
                 );
             }
         }
-        assert!(
-            matches!(after, State::Resuming) == h.machine.poll_timeout().is_some()
-                || h.machine.poll_timeout().is_none(),
-            "a deadline outside a resume"
-        );
+        // (7) a deadline only while something waits on the clock: a resume's OnConnected, a
+        // connection being closed or finishing, the grace after a release.
+        if h.machine.poll_timeout().is_some() {
+            let finishing = self.asked.iter().any(|conn| {
+                (self.closing.contains(conn) || self.gone.contains(conn))
+                    && !self.over.contains(conn)
+            });
+            assert!(
+                after == State::Resuming || finishing || self.released,
+                "a deadline with nothing to wait for ({after:?})"
+            );
+        }
+        // (8) finished only once released, closed, and with every connection over.
+        if h.machine.is_finished() {
+            assert!(self.released && matches!(after, State::Idle | State::Closed));
+            for conn in &self.asked {
+                assert!(
+                    self.over.contains(conn)
+                        || !self.connected.contains(conn) && self.gone.contains(conn),
+                    "finished with {conn:?} still open"
+                );
+            }
+        }
     }
 
     fn sent(
@@ -465,8 +507,12 @@ impl Checker {
                 close,
             } => {
                 // (4) after the suspend's close, with the suspend's code and reason.
+                // The close, or the close timeout dropping the connection (Q-CLOSE-4).
+                let dropped = effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::DropConnection { .. }));
                 assert!(
-                    matches!(input, Fed::Closed(..)),
+                    matches!(input, Fed::Closed(..)) || dropped,
                     "manual suspended on {input:?}"
                 );
                 assert_eq!(before, State::Suspending);
@@ -576,6 +622,9 @@ impl Run {
     }
 
     fn command(&mut self, command: Command, kind: Kind) {
+        if self.checker.released {
+            return; // nobody is left to command anything
+        }
         let waiter = Waiter(self.next_waiter);
         self.next_waiter += 1;
         self.checker.issue(waiter, kind);
@@ -595,7 +644,7 @@ impl Run {
     }
 
     fn frame(&mut self, conn: ConnId, text: &str) {
-        let decoded = qix_rpc::decode(text);
+        let decoded = crate::tests::decode(text);
         let fed = match &decoded {
             Ok(qix_rpc::Incoming::Response(response)) => Fed::Response(response.id),
             _ => Fed::Other,
@@ -629,11 +678,9 @@ impl Run {
                 returns_object,
             } => {
                 let object = self.object(object);
-                let params = qix_rpc::Params::new(json!([format!("{method}-id")])).expect("array");
                 let call = crate::Call {
                     object,
-                    method: method.to_owned(),
-                    params,
+                    call: crate::tests::encoded(method, &json!([format!("{method}-id")])),
                     returns_object,
                 };
                 self.command(Command::Call(call), Kind::Call);
@@ -782,6 +829,28 @@ impl Run {
                 self.apply(Op::Connected { conn: 0 });
                 self.apply(Op::OnConnected { conn: 0, state });
             }
+            Op::Ended { conn } => {
+                if let Some(conn) = self.conn(conn) {
+                    if self.checker.connected.contains(&conn) && !self.checker.over.contains(&conn)
+                    {
+                        // A stream that ends without a close reads as a close with 1006.
+                        let fed = if self.checker.gone.contains(&conn) {
+                            Fed::Other
+                        } else {
+                            Fed::Closed(CloseEvent::new(1006, ""))
+                        };
+                        self.checker.over.insert(conn);
+                        self.checker.gone.insert(conn);
+                        self.feed(Input::SocketEnded { conn }, fed);
+                    }
+                }
+            }
+            Op::Release => {
+                if !self.checker.released {
+                    self.checker.released = true;
+                    self.feed(Input::Released, Fed::Other);
+                }
+            }
             Op::Advance { ms } => {
                 let before = self.h.state();
                 let from = self.h.mark();
@@ -856,6 +925,14 @@ impl Run {
             self.h.state(),
             State::Idle | State::Closed | State::Suspended
         ));
+        // Q-CLOSE-5: once every handle is gone, the machine finishes within the grace.
+        self.apply(Op::Release);
+        self.apply(Op::Advance { ms: 11_000 });
+        assert!(
+            self.h.machine.is_finished(),
+            "not finished after release: {:?}",
+            self.h.state()
+        );
     }
 }
 

@@ -1,6 +1,6 @@
 //! The WebSocket transport: `ws://` and `wss://` on tokio-tungstenite and rustls.
 
-mod driver;
+mod connection;
 mod tls;
 
 use std::fmt;
@@ -15,11 +15,13 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::{HeaderName, HeaderValue, Uri};
 use tungstenite::protocol::WebSocketConfig;
 
-use crate::{async_trait, Connection, Transport, TransportError};
+use crate::{async_trait, Connection, Handshake, Transport, TransportError};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+const MIN_READ_BUFFER_SIZE: usize = 256;
+/// QIX answers are mostly small; a larger message grows the buffer while it is read.
+const DEFAULT_READ_BUFFER_SIZE: usize = 8 << 10;
 
 /// Headers that the WebSocket handshake writes itself; a second copy would break it.
 const HANDSHAKE_HEADERS: [&str; 7] = [
@@ -74,8 +76,8 @@ pub struct WebSocketTransportBuilder {
     url: String,
     headers: Vec<(String, String)>,
     connect_timeout: Duration,
-    close_timeout: Duration,
     max_message_size: usize,
+    read_buffer_size: usize,
     root_certificates: Vec<RootCertificate>,
     tls_roots: TlsRoots,
 }
@@ -86,8 +88,8 @@ impl fmt::Debug for WebSocketTransportBuilder {
             .field("url", &self.url)
             .field("header_names", &HeaderNames(&self.headers))
             .field("connect_timeout", &self.connect_timeout)
-            .field("close_timeout", &self.close_timeout)
             .field("max_message_size", &self.max_message_size)
+            .field("read_buffer_size", &self.read_buffer_size)
             .field("root_certificates", &self.root_certificates.len())
             .field("tls_roots", &self.tls_roots)
             .finish()
@@ -111,8 +113,8 @@ impl WebSocketTransportBuilder {
             url: url.into(),
             headers: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            close_timeout: DEFAULT_CLOSE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             root_certificates: Vec::new(),
             tls_roots: TlsRoots::default(),
         }
@@ -136,11 +138,13 @@ impl WebSocketTransportBuilder {
         self
     }
 
-    /// How long to wait for the peer's close frame after sending ours, and for the peer to
-    /// end TCP after a close handshake, before dropping the connection. When the peer does
-    /// not answer a close in time, the source reports 1006. Default: 5 s.
-    pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.close_timeout = timeout;
+    /// How many bytes one read from the socket takes at most, which is also the read
+    /// buffer's size while no larger message is being read. An idle connection holds this
+    /// much; a message larger than it grows the buffer while it is read. Larger values read
+    /// large answers with fewer system calls. Default: 8 KiB. Checked by `build()`: at
+    /// least 256 bytes.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
         self
     }
 
@@ -175,10 +179,22 @@ impl WebSocketTransportBuilder {
         self
     }
 
-    /// Checks the URL, the headers and, for `wss://`, the TLS settings. Connects nothing:
-    /// every [`Transport::connect`] opens a new connection.
+    /// Checks the URL, the headers, the sizes and, for `wss://`, the TLS settings. Connects
+    /// nothing: every [`Transport::connect`] opens a new connection.
     pub fn build(self) -> Result<WebSocketTransport, TransportError> {
         let target = Target::parse(&self.url)?;
+        if self.max_message_size == 0 {
+            return Err(TransportError::InvalidSetting {
+                setting: "max_message_size",
+                reason: "must be at least 1 byte".to_owned(),
+            });
+        }
+        if self.read_buffer_size < MIN_READ_BUFFER_SIZE {
+            return Err(TransportError::InvalidSetting {
+                setting: "read_buffer_size",
+                reason: format!("must be at least {MIN_READ_BUFFER_SIZE} bytes"),
+            });
+        }
         let http_headers = self
             .headers
             .iter()
@@ -202,8 +218,8 @@ impl WebSocketTransportBuilder {
                 headers: self.headers,
                 http_headers,
                 connect_timeout: self.connect_timeout,
-                close_timeout: self.close_timeout,
                 max_message_size: self.max_message_size,
+                read_buffer_size: self.read_buffer_size,
                 tls,
             }),
         })
@@ -292,8 +308,8 @@ struct Settings {
     headers: Vec<(String, String)>,
     http_headers: Vec<(HeaderName, HeaderValue)>,
     connect_timeout: Duration,
-    close_timeout: Duration,
     max_message_size: usize,
+    read_buffer_size: usize,
     tls: Option<(
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
@@ -302,16 +318,16 @@ struct Settings {
 
 /// A [`Transport`] that opens WebSocket connections (`ws://`, or `wss://` with rustls).
 ///
-/// Cheap to clone. Each connection runs on a task of its own (so a Tokio runtime is needed),
-/// which answers pings, carries out the close handshake and ends TCP when both halves of the
-/// [`Connection`] are dropped. The source reports:
+/// Cheap to clone. A connection has no task of its own: it works while its owner polls it
+/// (the session's driver does), answering pings and carrying out the close handshake. Its
+/// stream reports:
 /// - each text message as [`Incoming::Text`](crate::Incoming::Text);
 /// - a binary frame as [`TransportError::BinaryFrame`] in an
 ///   [`Incoming::Error`](crate::Incoming::Error); the connection goes on;
 /// - the peer's close frame as `Closed{code, reason}` (1005 when it has no status code);
 /// - TCP ending without a close frame as `Closed{1006, ""}`;
-/// - after [`FrameSink::close`](crate::FrameSink::close), the peer's answer, or
-///   `Closed{1006, ""}` when none came within the close timeout;
+/// - after [`Outgoing::Close`](crate::Outgoing::Close), the peer's answer (how long to wait
+///   for it is the owner's choice: dropping the connection ends TCP);
 /// - a message over the size limit, invalid UTF-8 or a protocol violation as an `Error`,
 ///   then a close frame is sent (1009, 1007 or 1002) and `Closed` reports that code.
 ///
@@ -328,8 +344,8 @@ impl fmt::Debug for WebSocketTransport {
             .field("url", &settings.url)
             .field("header_names", &HeaderNames(&settings.headers))
             .field("connect_timeout", &settings.connect_timeout)
-            .field("close_timeout", &settings.close_timeout)
             .field("max_message_size", &settings.max_message_size)
+            .field("read_buffer_size", &settings.read_buffer_size)
             .field("tls", &settings.tls.is_some())
             .finish()
     }
@@ -361,9 +377,9 @@ impl WebSocketTransport {
         self.inner.connect_timeout
     }
 
-    /// The close timeout.
-    pub fn close_timeout(&self) -> Duration {
-        self.inner.close_timeout
+    /// The read buffer's size while no large message is read.
+    pub fn read_buffer_size(&self) -> usize {
+        self.inner.read_buffer_size
     }
 
     /// The largest incoming message accepted, in bytes.
@@ -426,12 +442,23 @@ async fn open(settings: &Settings) -> Result<Connection, TransportError> {
     // the payload, while the message limit alone is checked only once a frame is in memory.
     let config = WebSocketConfig::default()
         .max_message_size(limit)
-        .max_frame_size(limit);
-    let (socket, _response) =
+        .max_frame_size(limit)
+        .read_buffer_size(settings.read_buffer_size);
+    let (socket, response) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config))
             .await
             .map_err(handshake_error)?;
-    Ok(driver::start(socket, settings.close_timeout))
+    let handshake = Handshake {
+        response_headers: response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                let value = value.to_str().ok()?;
+                Some((name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect(),
+    };
+    Ok(Connection::new(connection::WebSocketConnection::new(socket)).with_handshake(handshake))
 }
 
 fn handshake_error(error: tungstenite::Error) -> TransportError {

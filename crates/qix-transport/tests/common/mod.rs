@@ -55,12 +55,12 @@ pub async fn accept_one(listener: &TcpListener) -> (WebSocketStream<TcpStream>, 
 }
 
 pub async fn next(connection: &mut Connection) -> Incoming {
-    within(connection.source.next()).await
+    within(connection.next()).await
 }
 
 pub fn text(incoming: Incoming) -> String {
     match incoming {
-        Incoming::Text(text) => text,
+        Incoming::Text(text) => String::from_utf8(text.to_vec()).expect("UTF-8"),
         other => panic!("expected a text message, got {other:?}"),
     }
 }

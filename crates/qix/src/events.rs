@@ -1,0 +1,131 @@
+//! What the driver tells the user: the machine's events published on the session's and the
+//! objects' buses, and the registry of the objects' shared state.
+
+use std::sync::Arc;
+
+use qix_events::Bus;
+use qix_rpc::Bytes;
+use qix_session::{Event, ObjectInfo, ObjectKey, SocketProblem};
+use rustc_hash::FxHashMap;
+
+use crate::event::{Direction, ObjectEvent, SessionEvent, Traffic};
+use crate::object::ObjectShared;
+use crate::Error;
+
+/// The buses of a session and of its live objects.
+pub(crate) struct Emitter {
+    bus: Bus<SessionEvent>,
+    objects: FxHashMap<ObjectKey, Arc<ObjectShared>>,
+    object_capacity: usize,
+}
+
+impl Emitter {
+    pub(crate) fn new(bus: Bus<SessionEvent>, object_capacity: usize) -> Self {
+        Self {
+            bus,
+            objects: FxHashMap::default(),
+            object_capacity,
+        }
+    }
+
+    /// The shared state of a registered object: the same for the same key.
+    pub(crate) fn object(&mut self, info: ObjectInfo) -> Arc<ObjectShared> {
+        let capacity = self.object_capacity;
+        self.objects
+            .entry(info.key)
+            .or_insert_with(|| Arc::new(ObjectShared::new(info, capacity)))
+            .clone()
+    }
+
+    /// Publishes one of the machine's events where its topic says. `handle` reads an object's
+    /// current handle from the machine.
+    pub(crate) fn emit(&mut self, event: Event, handle: impl Fn(ObjectKey) -> Option<i32>) {
+        if let Event::Notification(notification) = &event {
+            let (kind, name) = event.topic();
+            let params = &notification.params;
+            let method = notification.method.as_deref().unwrap_or_default();
+            self.bus
+                .publish_with(kind, name, || SessionEvent::Notification {
+                    method: method.to_owned(),
+                    params: serde_json::from_slice(params.as_bytes()).unwrap_or_default(),
+                });
+            return;
+        }
+        // The other topics have no name, so nothing borrows from the event.
+        let kind = event.topic().0;
+        let name = None;
+        match event {
+            Event::ObjectChanged(key) => {
+                if let Some(shared) = self.objects.get(&key) {
+                    // A frame that changes and closes the object leaves no handle to read:
+                    // the `changed` still goes out, before the `closed`.
+                    if let Some(handle) = handle(key) {
+                        shared.set_handle(handle);
+                    }
+                    shared.bus.publish(kind, name, ObjectEvent::Changed);
+                }
+            }
+            Event::ObjectClosed(key) => {
+                if let Some(shared) = self.objects.remove(&key) {
+                    shared.mark_closed();
+                    shared.bus.publish(kind, name, ObjectEvent::Closed);
+                    shared.bus.close();
+                }
+            }
+            Event::SocketError(problem) => {
+                self.bus.publish_with(kind, name, || {
+                    let error = match problem {
+                        SocketProblem::Transport(cause) => Error::from_cause(&cause),
+                        SocketProblem::Decode(error) => Error::Protocol(error),
+                    };
+                    tracing::debug!(%error, "socket error");
+                    SessionEvent::SocketError(Arc::new(error))
+                });
+            }
+            Event::Opened => self.bus.publish_with(kind, name, || SessionEvent::Opened),
+            Event::Closed(close) => self.bus.publish(kind, name, SessionEvent::Closed(close)),
+            Event::Suspended { initiator, close } => self.bus.publish(
+                kind,
+                name,
+                SessionEvent::Suspended {
+                    initiator,
+                    code: close.code,
+                    reason: close.reason,
+                },
+            ),
+            Event::Resumed => self.bus.publish_with(kind, name, || SessionEvent::Resumed),
+            // Published above, and by the driver, which holds the frame's text.
+            Event::Notification(_) | Event::TrafficReceived { .. } => {}
+        }
+    }
+
+    /// Publishes a frame to the session's and the object's traffic listeners, sharing its
+    /// bytes; nothing is built when nobody listens (Q-EV-5).
+    pub(crate) fn traffic(&self, direction: Direction, text: &Bytes, object: Option<&ObjectKey>) {
+        let name = Some(direction.as_str());
+        let object = object.and_then(|key| self.objects.get(key));
+        let session_listens = self.bus.is_listened("traffic", name);
+        let object_listens = object.is_some_and(|o| o.bus.is_listened("traffic", name));
+        if !session_listens && !object_listens {
+            return;
+        }
+        let traffic = Traffic::new(direction, text.clone());
+        if let Some(object) = object.filter(|_| object_listens) {
+            object
+                .bus
+                .publish("traffic", name, ObjectEvent::Traffic(traffic.clone()));
+        }
+        if session_listens {
+            self.bus
+                .publish("traffic", name, SessionEvent::Traffic(traffic));
+        }
+    }
+
+    /// Ends every stream: nothing more will be told.
+    pub(crate) fn close(&self) {
+        self.bus.close();
+        for object in self.objects.values() {
+            object.bus.close();
+        }
+    }
+}
