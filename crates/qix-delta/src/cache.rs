@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -18,7 +18,8 @@ use crate::patch::{kind_of_first_byte, parse_patches, patches_from_value, Patch}
 /// Values are handed out as `Arc<Value>` and never change after that: an unchanged answer
 /// (`[]`) hands out the same `Arc`; a patch changes the cached value in place only when nobody
 /// else holds it, and otherwise patches a copy and keeps that (so the cost of a patch is the
-/// patch, plus one copy of the value when the previous answer is still alive somewhere).
+/// patch, plus one copy of the value when the previous answer is still alive somewhere; a list
+/// that starts by replacing the whole value copies nothing).
 ///
 /// A failing patch list leaves the entry as it was. Drop a handle's entries when the engine
 /// closes it ([`drop_handle`](DeltaCache::drop_handle)) and everything when the connection
@@ -62,9 +63,14 @@ impl DeltaCache {
             match Arc::get_mut(&mut entry.value) {
                 // Nobody else holds the value: patch it where it is, with an undo log.
                 Some(value) => apply_with(value, patches, Log::Keep)?,
-                // A caller holds it: patch a copy, so that what they hold stays as it was.
+                // A caller holds it: patch a copy, so that what they hold stays as it was; a
+                // list that starts by replacing the whole value needs no copy of the old one.
                 None => {
-                    let mut copy = Value::clone(&entry.value);
+                    let mut copy = if starts_with_whole_value(&patches) {
+                        Value::Null
+                    } else {
+                        Value::clone(&entry.value)
+                    };
                     apply_with(&mut copy, patches, Log::Skip)?;
                     entry.value = Arc::new(copy);
                 }
@@ -119,8 +125,8 @@ impl DeltaCache {
     /// and returns each member's full value, in the order of the text.
     ///
     /// The result must be an object whose members are all arrays
-    /// ([`Error::ExpectedArrayOfPatches`] otherwise), and every patch must be well formed; both
-    /// are checked before anything is applied. Then each member is applied on its own: a member
+    /// ([`Error::ExpectedArrayOfPatches`] otherwise, for the result itself too), and every
+    /// patch must be well formed; both are checked before anything is applied. Then each member is applied on its own: a member
     /// whose patches fail keeps its old value, the other members are still applied (the engine
     /// has moved its baseline for each member it sent), and the first failure is returned.
     pub fn apply_result(
@@ -217,6 +223,14 @@ impl fmt::Debug for DeltaCache {
     }
 }
 
+/// True when the first patch puts a new whole value in place, so the old one is not read.
+fn starts_with_whole_value(patches: &[Patch]) -> bool {
+    matches!(
+        patches.first(),
+        Some(Patch::Add { path, .. } | Patch::Replace { path, .. }) if path.is_empty() || path == "/"
+    )
+}
+
 /// The members of a result object, borrowed from the text, in order.
 fn read_members(result: &str) -> Result<Vec<(String, &RawValue)>, Error> {
     struct MembersVisitor;
@@ -233,20 +247,24 @@ fn read_members(result: &str) -> Result<Vec<(String, &RawValue)>, Error> {
             Ok(members)
         }
     }
-    let value: &RawValue = serde_json::from_str(result).map_err(|error| Error::Json {
+    let not_json = |error: serde_json::Error| Error::Json {
         message: error.to_string(),
-    })?;
-    let text = value.get();
-    if !text.starts_with('{') {
-        return Err(Error::ExpectedArrayOfPatches {
-            member: None,
-            found: kind_of_first_byte(text.as_bytes().first().copied().unwrap_or(b'n')),
-        });
+    };
+    match result.trim_start().as_bytes().first() {
+        Some(b'{') => {}
+        first => {
+            // Only a well-formed value gets the protocol error; bad text is bad text.
+            serde_json::from_str::<IgnoredAny>(result).map_err(not_json)?;
+            return Err(Error::ExpectedArrayOfPatches {
+                member: None,
+                found: kind_of_first_byte(first.copied().unwrap_or(b'n')),
+            });
+        }
     }
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    deserializer
+    let mut deserializer = serde_json::Deserializer::from_str(result);
+    let members = deserializer
         .deserialize_map(MembersVisitor)
-        .map_err(|error| Error::Json {
-            message: error.to_string(),
-        })
+        .map_err(not_json)?;
+    deserializer.end().map_err(not_json)?;
+    Ok(members)
 }

@@ -109,11 +109,15 @@ fn q_delta_1_member_not_an_array_is_expected_array_of_patches() {
         }
     );
     assert!(failed.is_expected_array_of_patches());
-    for result in ["[]", "true", "null", r#""qLayout""#, "1"] {
+    for result in ["[]", " true", "null", r#""qLayout""#, "1"] {
         let failed = cache
             .apply_result(1, "Foo", result)
             .expect_err("not an object");
         assert!(failed.is_expected_array_of_patches(), "{result}: {failed}");
+    }
+    for junk in ["", "{", r#"{"a":[]} x"#, "[1,", "tru"] {
+        let failed = cache.apply_result(1, "Foo", junk).expect_err("not JSON");
+        assert!(matches!(failed, Error::Json { .. }), "{junk}: {failed}");
     }
     let failed = cache
         .apply_json(1, "Foo", "qReturn", r#""x""#)
@@ -310,6 +314,33 @@ fn q_delta_3_a_value_nobody_holds_is_patched_in_place() {
         .expect("applies");
     assert_eq!(Arc::as_ptr(&second) as usize, address, "no copy was made");
     assert_eq!(*second, json!({"a": 2}));
+}
+
+#[test]
+fn q_delta_3_whole_value_replaced_while_the_old_one_is_held() {
+    let mut cache = DeltaCache::new();
+    let root = |value| json!([{"op": "add", "path": "/", "value": value}]);
+    let first = cache
+        .apply_value(1, "M", "k", root(json!({"a": 1})))
+        .expect("applies");
+    let mut list = root(json!({"b": [1]}));
+    list.as_array_mut()
+        .expect("a list")
+        .push(json!({"op": "add", "path": "/b/-", "value": 2}));
+    let second = cache.apply_value(1, "M", "k", list).expect("applies");
+    assert_eq!(*second, json!({"b": [1, 2]}));
+    assert_eq!(*first, json!({"a": 1}));
+    // The same start, then a patch that fails: the entry keeps the second value.
+    let mut list = root(json!({"c": 0}));
+    list.as_array_mut()
+        .expect("a list")
+        .push(json!({"op": "remove", "path": "/b"}));
+    assert!(cache.apply_value(1, "M", "k", list).is_err());
+    assert_eq!(
+        cache.get(1, "M", "k").as_deref(),
+        Some(&json!({"b": [1, 2]}))
+    );
+    assert_eq!(*second, json!({"b": [1, 2]}));
 }
 
 #[test]
