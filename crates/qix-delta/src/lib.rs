@@ -79,6 +79,10 @@
 //!   prototype to pollute.
 //! - A failing list changes nothing, and a result is shared, not deep-copied per answer.
 //!
+//! With serde_json's `preserve_order` feature on (some crate in the build may turn it on), a
+//! `remove` moves the last member into the removed one's place, and a rolled-back `remove`
+//! puts its member back last: the values are equal, the member order is not kept.
+//!
 //! # Cost
 //!
 //! Patching moves the patch values into place and records what they displaced (an undo log of

@@ -16,7 +16,7 @@ use crate::error::{At, Error, PatchError, PatchErrorKind};
 /// other than `op`, `path`, `from` and `value` are ignored (RFC 6902 section 4), a member given
 /// twice is an error. To read a whole list with errors that name the failing patch, use
 /// [`parse_patches`] or [`patches_from_value`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Patch {
     /// Insert `value` at `path` (an object member is set, an array element inserted).
     Add {
