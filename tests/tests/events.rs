@@ -358,3 +358,37 @@ async fn unknown_topics_are_errors() {
         );
     }
 }
+
+/// Q-EV-6: a listener blocked on a barrier that is released only after a call's response has
+/// arrived must not hold that response up, on a current-thread runtime as on a multi-thread
+/// one (with listeners on the runtime's threads this deadlocks).
+async fn a_blocked_listener_never_delays_a_response() {
+    let engine = MockEngine::start().await.unwrap();
+    let (session, global, _connection) = open(&engine).await;
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let blocked = std::sync::Arc::clone(&gate);
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let _guard = session
+        .on("traffic:received", move |_| {
+            if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                blocked.wait();
+            }
+        })
+        .unwrap();
+    let version = within(global.call("EngineVersion", json!([])))
+        .await
+        .unwrap();
+    assert!(version["qVersion"]["qComponentVersion"].is_string());
+    // The response came while the listener was stuck on it; now let the listener go.
+    gate.wait();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn q_ev_6_a_blocked_listener_never_delays_a_response_on_one_thread() {
+    a_blocked_listener_never_delays_a_response().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q_ev_6_a_blocked_listener_never_delays_a_response_on_many_threads() {
+    a_blocked_listener_never_delays_a_response().await;
+}

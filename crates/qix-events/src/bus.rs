@@ -259,7 +259,9 @@ impl<E: Send + Sync + 'static> Bus<E> {
         }
     }
 
-    /// Calls `listener` with every delivery matching `topic`, on a tokio task of its own.
+    /// Calls `listener` with every delivery matching `topic`, on a thread of its own: a
+    /// listener that blocks delays only its own later calls, never the publisher nor any
+    /// runtime (no runtime is needed).
     ///
     /// The listener has its own queue, bounded like a subscription's, so a slow listener is
     /// told it lagged ([`Delivery::Lagged`]) instead of slowing anyone down. A listener that
@@ -271,7 +273,7 @@ impl<E: Send + Sync + 'static> Bus<E> {
     ///
     /// # Errors
     ///
-    /// [`ListenError::NoRuntime`] when called outside a tokio runtime.
+    /// [`ListenError::Thread`] when the listener's thread cannot be started.
     pub fn on<F>(&self, topic: Topic, listener: F) -> Result<ListenerGuard, ListenError>
     where
         F: Fn(Delivery<E>) + Send + 'static,
@@ -284,7 +286,7 @@ impl<E: Send + Sync + 'static> Bus<E> {
     ///
     /// # Errors
     ///
-    /// [`ListenError::NoRuntime`] when called outside a tokio runtime.
+    /// [`ListenError::Thread`] when the listener's thread cannot be started.
     pub fn on_many<F>(
         &self,
         topics: impl IntoIterator<Item = Topic>,
@@ -293,14 +295,12 @@ impl<E: Send + Sync + 'static> Bus<E> {
     where
         F: Fn(Delivery<E>) + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ListenError::NoRuntime)?;
         let subscription = self.subscribe_many(topics);
-        Ok(listener::spawn(
-            &runtime,
+        listener::spawn(
             subscription,
             listener,
             Arc::clone(&self.shared.listener_panics),
-        ))
+        )
     }
 
     /// How many listeners of this bus have panicked (and so were removed).
@@ -366,6 +366,11 @@ impl<E> Subscription<E> {
 
     pub(crate) fn detach_parts(&self) -> (u64, Arc<Queue<E>>, Weak<Shared<E>>) {
         (self.id, Arc::clone(&self.queue), Weak::clone(&self.bus))
+    }
+
+    /// What [`Stream::poll_next`] does, without pinning (for a listener's thread).
+    pub(crate) fn poll_next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<E>>> {
+        Pin::new(self).poll_next(cx)
     }
 }
 

@@ -14,7 +14,7 @@
 //! - [`Bus`]: [`publish_with`](Bus::publish_with) builds the event only if a subscriber
 //!   matches ([`is_listened`](Bus::is_listened) is the same check, without allocating);
 //!   [`subscribe`](Bus::subscribe) gives a [`Subscription`], a `Stream` of [`Delivery`];
-//!   [`on`](Bus::on) runs a callback on a tokio task of its own, behind a [`ListenerGuard`].
+//!   [`on`](Bus::on) runs a callback on a thread of its own, behind a [`ListenerGuard`].
 //! - [`Delivery`]: an event (`Arc<E>`, shared by all subscribers) or
 //!   [`Lagged { missed }`](Delivery::Lagged).
 //!

@@ -1,12 +1,13 @@
-//! Callback listeners: each one on a tokio task of its own, behind its own bounded queue.
+//! Callback listeners: each one on a thread of its own, behind its own bounded queue, so a
+//! listener that blocks (a `std::thread::sleep`, a slow terminal, a lock) holds up nothing but
+//! its own later calls: never the publisher, never the runtime's threads.
 
 use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-
-use futures_util::StreamExt;
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::bus::{Shared, Subscription};
 use crate::queue::Queue;
@@ -16,13 +17,12 @@ use crate::Delivery;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ListenError {
-    /// Listeners run on tokio tasks and there is no runtime to spawn one on.
-    #[error(
-        "event listeners run on a tokio task, but no tokio runtime is running on this thread; \
-         add the listener from inside the runtime (an async fn it runs, or after Runtime::enter), \
-         or use Bus::subscribe and poll the stream yourself"
-    )]
-    NoRuntime,
+    /// The operating system refused to start the listener's thread.
+    #[error("could not start the listener's thread: {reason}")]
+    Thread {
+        /// The system's error.
+        reason: String,
+    },
 }
 
 /// Keeps a listener added with [`Bus::on`](crate::Bus::on); dropping it removes the listener.
@@ -80,42 +80,76 @@ impl<E: Send + Sync> Detach for Detacher<E> {
     }
 }
 
+/// Wakes the listener's thread.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
 pub(crate) fn spawn<E, F>(
-    runtime: &tokio::runtime::Handle,
-    mut subscription: Subscription<E>,
+    subscription: Subscription<E>,
     listener: F,
     panics: Arc<AtomicU64>,
-) -> ListenerGuard
+) -> Result<ListenerGuard, ListenError>
 where
     E: Send + Sync + 'static,
     F: Fn(Delivery<E>) + Send + 'static,
 {
     let (id, queue, bus) = subscription.detach_parts();
     let status = Arc::new(Status::default());
-    let task_status = Arc::clone(&status);
-    // The JoinHandle is dropped: the task ends by itself when its queue ends, is cancelled or
-    // the listener panics.
-    drop(runtime.spawn(async move {
-        while let Some(delivery) = subscription.next().await {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| listener(delivery))) {
-                tracing::error!(
-                    topics = %TopicList(subscription.topics()),
-                    panic = panic_message(payload.as_ref()),
-                    "event listener panicked; it has been removed and will not be called again"
-                );
-                // Unsubscribe before reporting, so whoever sees the report also sees the
-                // listener gone.
-                drop(subscription);
-                panics.fetch_add(1, Ordering::Release);
-                task_status.panicked.store(true, Ordering::Release);
-                return;
+    let thread_status = Arc::clone(&status);
+    // The thread ends by itself when its queue ends, is cancelled or the listener panics; its
+    // JoinHandle is dropped.
+    let spawned = std::thread::Builder::new()
+        .name("qix-listener".to_owned())
+        .spawn(move || {
+            let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+            let mut cx = Context::from_waker(&waker);
+            let mut subscription = subscription;
+            loop {
+                let delivery = match subscription.poll_next_delivery(&mut cx) {
+                    Poll::Ready(Some(delivery)) => delivery,
+                    Poll::Ready(None) => return,
+                    // Woken by the next push, or by a spurious unpark: polled again either way.
+                    Poll::Pending => {
+                        std::thread::park();
+                        continue;
+                    }
+                };
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| listener(delivery))) {
+                    tracing::error!(
+                        topics = %TopicList(subscription.topics()),
+                        panic = panic_message(payload.as_ref()),
+                        "event listener panicked; it has been removed and will not be called again"
+                    );
+                    // Unsubscribe before reporting, so whoever sees the report also sees the
+                    // listener gone.
+                    drop(subscription);
+                    panics.fetch_add(1, Ordering::Release);
+                    thread_status.panicked.store(true, Ordering::Release);
+                    return;
+                }
             }
+        });
+    if let Err(error) = spawned {
+        if let Some(shared) = bus.upgrade() {
+            shared.unregister(id);
         }
-    }));
-    ListenerGuard {
+        return Err(ListenError::Thread {
+            reason: error.to_string(),
+        });
+    }
+    Ok(ListenerGuard {
         detach: Box::new(Detacher { id, queue, bus }),
         status,
-    }
+    })
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use common::{drain, got, topic, Got};
-use qix_events::{Bus, ListenError};
+use qix_events::Bus;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -33,13 +33,48 @@ impl Drop for DropSignal {
 }
 
 #[test]
-fn adding_a_listener_outside_a_runtime_is_refused_with_a_clear_error() {
+fn a_listener_needs_no_runtime() {
     let bus: Bus<u64> = Bus::new();
-    let error = bus.on(topic("a"), |_| {}).unwrap_err();
-    assert_eq!(error, ListenError::NoRuntime);
-    let message = error.to_string();
-    assert!(message.contains("tokio runtime"), "{message}");
+    let (seen, heard) = std::sync::mpsc::channel();
+    let guard = bus
+        .on(topic("a"), move |delivery| {
+            let _ = seen.send(delivery.event().map(|event| **event));
+        })
+        .unwrap();
+    assert!(bus.is_listened("a", None));
+    bus.publish("a", None, 7);
+    assert_eq!(heard.recv().unwrap(), Some(7));
+    drop(guard);
     assert!(!bus.is_listened("a", None));
+}
+
+/// Q-EV-6: a listener that blocks its thread holds up neither the publisher nor other
+/// listeners; a blocked listener only delays its own later calls.
+#[test]
+fn a_blocked_listener_holds_up_nothing_else() {
+    let bus: Bus<u64> = Bus::new();
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let blocked = std::sync::Arc::clone(&gate);
+    let _stuck = bus
+        .on(topic("a"), move |delivery| {
+            if delivery.event().map(|event| **event) == Some(0) {
+                blocked.wait();
+            }
+        })
+        .unwrap();
+    let (seen, heard) = std::sync::mpsc::channel();
+    let _other = bus
+        .on(topic("a"), move |delivery| {
+            let _ = seen.send(delivery.event().map(|event| **event));
+        })
+        .unwrap();
+    for n in 0..3 {
+        bus.publish("a", None, n); // returns although the first listener is stuck
+    }
+    for n in 0..3 {
+        assert_eq!(heard.recv().unwrap(), Some(n));
+    }
+    gate.wait(); // only now does the stuck listener get past its first event
 }
 
 #[tokio::test]

@@ -100,9 +100,12 @@ pub enum Error {
     /// dropped while an `Object` was still in use).
     #[error("the session is gone: its driver task has stopped")]
     SessionGone,
-    /// No tokio runtime is running where the session or a listener was created.
-    #[error("no tokio runtime: create sessions and listeners inside a tokio runtime")]
+    /// No tokio runtime is running where the session was built.
+    #[error("no tokio runtime: build sessions inside a tokio runtime")]
     NoRuntime,
+    /// A listener could not be added (its thread could not be started).
+    #[error("could not add the listener: {0}")]
+    Listener(qix_events::ListenError),
 }
 
 impl From<qix_rpc::MethodError> for Error {

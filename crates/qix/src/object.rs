@@ -177,7 +177,7 @@ impl Object {
         Ok(EventStream::new(self.shared.bus.subscribe(topic)))
     }
 
-    /// Calls `listener` for each of this object's events on `topic`, on a task of its own,
+    /// Calls `listener` for each of this object's events on `topic`, on a thread of its own (a listener that blocks delays only its own later calls, Q-EV-6),
     /// until the returned guard is dropped.
     pub fn on<F>(&self, topic: &str, listener: F) -> Result<ListenerGuard, Error>
     where
@@ -190,7 +190,7 @@ impl Object {
                 Delivery::Event(event) => listener(&event),
                 Delivery::Lagged { missed } => listener(&ObjectEvent::Lagged { missed }),
             })
-            .map_err(|_| Error::NoRuntime)
+            .map_err(Error::Listener)
     }
 }
 

@@ -164,7 +164,7 @@ impl Session {
         Ok(EventStream::new(self.bus.subscribe_many(topics)))
     }
 
-    /// Calls `listener` for each of the session's events on `topic`, on a task of its own, until
+    /// Calls `listener` for each of the session's events on `topic`, on a thread of its own (a listener that blocks delays only its own later calls, Q-EV-6), until
     /// the returned guard is dropped. A listener that panics is removed; the others go on.
     pub fn on<F>(&self, topic: &str, listener: F) -> Result<ListenerGuard, Error>
     where
@@ -176,7 +176,7 @@ impl Session {
                 Delivery::Event(event) => listener(&event),
                 Delivery::Lagged { missed } => listener(&SessionEvent::Lagged { missed }),
             })
-            .map_err(|_| Error::NoRuntime)
+            .map_err(Error::Listener)
     }
 }
 

@@ -2,7 +2,9 @@
 //! (`harness`). They live under `src/` so that proptest files its regressions in the crate's
 //! `proptest-regressions/` directory.
 
+mod connections;
 mod harness;
+mod malformed;
 mod props;
 mod rules;
 
