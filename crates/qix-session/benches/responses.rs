@@ -57,6 +57,7 @@ fn machine_with_pending_calls(now: Instant) -> (Machine, qix_session::ConnId) {
         let call = Call {
             object: global,
             call: EncodedCall::new("GetLayout", &[(); 0]).expect("a plain call"),
+            timeout: None,
             returns_object: false,
         };
         machine.handle(

@@ -64,6 +64,13 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
+    /// The caller of a call is gone (its future was dropped): the call leaves the table and
+    /// the engine is sent `CancelRequest` (Q-CANCEL-1). No reply follows. Unknown or settled
+    /// waiters are ignored.
+    Cancel {
+        /// The call's waiter.
+        waiter: Waiter,
+    },
     /// Every handle of the session is gone: nobody can make a call or wait for an event
     /// any more. The session closes (1000) and the machine is finished once every
     /// connection is over, or after the release grace (Q-CLOSE-5).
@@ -109,4 +116,7 @@ pub struct Call {
     /// The result is an object reference (`result.qReturn {qHandle, qType, ...}`): register the
     /// object and reply [`Reply::Object`](crate::Reply::Object) instead of the raw result.
     pub returns_object: bool,
+    /// How long this call may wait for its answer; `None` takes the session's
+    /// [`request_timeout`](crate::Config::request_timeout) (Q-TIME-1).
+    pub timeout: Option<std::time::Duration>,
 }

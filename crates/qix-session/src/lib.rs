@@ -69,6 +69,7 @@
 //!     object: global.key,
 //!     call: EncodedCall::new("EngineVersion", &[(); 0])?, // encoded by the caller, once
 //!     returns_object: false,
+//!     timeout: None, // the session's request_timeout
 //! };
 //! machine.handle(Input::Command { waiter: Waiter(2), command: Command::Call(call) }, now);
 //! let effects = drain(&mut machine);
@@ -126,7 +127,8 @@ pub use effect::{
 pub use input::{Call, Command, Input};
 pub use machine::Machine;
 pub use types::{
-    codes, Cause, CloseEvent, Config, ConnId, Failure, NotConnectedReason, ObjectKey, State, Waiter,
+    codes, Cause, CloseEvent, Config, ConnId, Failure, Liveness, NotConnectedReason, ObjectKey,
+    State, Waiter,
 };
 
 #[cfg(test)]

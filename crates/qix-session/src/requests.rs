@@ -1,6 +1,8 @@
-//! The table of requests written on the current connection and not yet answered.
+//! The table of requests written on the current connection and not yet answered, with their
+//! deadlines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 use qix_rpc::RequestId;
 
@@ -14,8 +16,12 @@ pub(crate) enum Purpose {
         waiter: Waiter,
         returns_object: bool,
     },
-    /// One step of a resume's restore plan (Q-RES-3).
-    Restore(RestoreStep),
+    /// One step of a resume's restore plan (Q-RES-3), for the object with this key.
+    Restore(RestoreStep, ObjectKey),
+    /// A liveness probe (Q-LIVE-1): any frame answers it, its own response included.
+    Probe,
+    /// A `CancelRequest` for a call that was dropped or timed out (Q-CANCEL-1).
+    Cancel,
 }
 
 /// Which restore request a response answers.
@@ -32,9 +38,14 @@ pub(crate) enum RestoreStep {
 /// A request waiting for its response.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    /// The object the request concerns (the one called, or the one being restored).
-    pub(crate) object: ObjectKey,
+    /// The object the request concerns (the one called, or the one being restored), for its
+    /// traffic; none for probes and cancels.
+    pub(crate) object: Option<ObjectKey>,
     pub(crate) purpose: Purpose,
+    /// When it was written, for the `Timeout` error's elapsed time.
+    pub(crate) sent: Instant,
+    /// When it times out (Q-TIME-1).
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Only one connection carries requests at a time, so everything in here belongs to the
@@ -43,6 +54,10 @@ pub(crate) struct Pending {
 pub(crate) struct Requests {
     next_id: RequestId,
     pending: HashMap<RequestId, Pending>,
+    /// The deadlines of the pending requests that have one, earliest first.
+    deadlines: BTreeSet<(Instant, RequestId)>,
+    /// How many of the pending requests are user calls.
+    calls: usize,
 }
 
 impl Requests {
@@ -50,6 +65,8 @@ impl Requests {
         Self {
             next_id: 1,
             pending: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            calls: 0,
         }
     }
 
@@ -61,23 +78,61 @@ impl Requests {
     }
 
     pub(crate) fn insert(&mut self, id: RequestId, pending: Pending) {
+        if let Some(deadline) = pending.deadline {
+            self.deadlines.insert((deadline, id));
+        }
+        if matches!(pending.purpose, Purpose::Call { .. }) {
+            self.calls += 1;
+        }
         self.pending.insert(id, pending);
     }
 
     /// The request `id` answers, removed from the table: one lookup per response.
     pub(crate) fn take(&mut self, id: RequestId) -> Option<Pending> {
-        self.pending.remove(&id)
+        let pending = self.pending.remove(&id)?;
+        if let Some(deadline) = pending.deadline {
+            self.deadlines.remove(&(deadline, id));
+        }
+        if matches!(pending.purpose, Purpose::Call { .. }) {
+            self.calls -= 1;
+        }
+        Some(pending)
     }
 
-    /// Empties the table: the waiters of the user calls, oldest first. Restore requests are
-    /// forgotten; the resume that sent them answers for them.
+    /// The user call that `waiter` waits for, removed from the table. A scan: cancelling is
+    /// rare next to answering.
+    pub(crate) fn take_call(&mut self, waiter: Waiter) -> Option<(RequestId, Pending)> {
+        let id = self.pending.iter().find_map(|(id, pending)| {
+            matches!(pending.purpose, Purpose::Call { waiter: w, .. } if w == waiter).then_some(*id)
+        })?;
+        self.take(id).map(|pending| (id, pending))
+    }
+
+    /// The earliest deadline of a pending request.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// A request whose deadline is not after `now`, removed from the table.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Option<(RequestId, Pending)> {
+        let &(deadline, id) = self.deadlines.first()?;
+        if deadline > now {
+            return None;
+        }
+        self.take(id).map(|pending| (id, pending))
+    }
+
+    /// Empties the table: the waiters of the user calls, oldest first. Other requests are
+    /// forgotten; the resume that sent restore requests answers for them.
     pub(crate) fn drain_calls(&mut self) -> Vec<Waiter> {
+        self.deadlines.clear();
+        self.calls = 0;
         let mut calls: Vec<(RequestId, Waiter)> = self
             .pending
             .drain()
             .filter_map(|(id, pending)| match pending.purpose {
                 Purpose::Call { waiter, .. } => Some((id, waiter)),
-                Purpose::Restore(_) => None,
+                _ => None,
             })
             .collect();
         calls.sort_unstable_by_key(|(id, _)| *id);
@@ -86,5 +141,10 @@ impl Requests {
 
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// User calls pending, the ones a liveness check waits for.
+    pub(crate) fn has_calls(&self) -> bool {
+        self.calls > 0
     }
 }

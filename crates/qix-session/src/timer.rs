@@ -16,6 +16,12 @@ pub(crate) enum TimerId {
     /// Every handle of the session is gone: past this deadline whatever is still open is
     /// dropped and the machine is finished (Q-CLOSE-5).
     Release,
+    /// Time to check whether the connection still delivers frames (Q-LIVE-1).
+    Liveness,
+    /// A liveness probe waits for any frame until this deadline (Q-LIVE-1).
+    Probe,
+    /// A resume must be over by this deadline (Q-TIME-1).
+    Resume,
 }
 
 /// The armed timers. A handful at a time (one per connection, the OnConnected wait, the
@@ -45,6 +51,11 @@ impl Timers {
     /// Disarms `timer`; a no-op when it is not armed.
     pub(crate) fn stop(&mut self, timer: TimerId) {
         self.armed.retain(|(id, _)| *id != timer);
+    }
+
+    /// True when `timer` is armed.
+    pub(crate) fn is_armed(&self, timer: TimerId) -> bool {
+        self.armed.iter().any(|(id, _)| *id == timer)
     }
 
     /// The earliest armed deadline.

@@ -172,6 +172,18 @@ pub enum Failure {
         /// The `qSessionState` value.
         state: String,
     },
+    /// The call got no answer within its timeout (Q-TIME-1); the engine was sent
+    /// `CancelRequest` for it.
+    #[error("no answer to request {request} within {elapsed:?}")]
+    Timeout {
+        /// The request id the call was sent with.
+        request: qix_rpc::RequestId,
+        /// How long the call waited, from when it was written.
+        elapsed: Duration,
+    },
+    /// The resume did not finish within its bound (Q-TIME-1): the session stays suspended.
+    #[error("the resume did not finish within {0:?}")]
+    ResumeTimeout(Duration),
     /// The command is not allowed in the session's current state.
     #[error("cannot {operation} a session that is {state:?}")]
     InvalidState {
@@ -242,6 +254,44 @@ pub struct Config {
     /// How long a session whose every handle is gone may take to close before whatever is
     /// still open is dropped (Q-CLOSE-5). Default 10 s.
     pub release_grace: Duration,
+    /// How long a call may wait for its answer when it sets no timeout of its own
+    /// (Q-TIME-1). Default `None`: engine calls such as a reload may run for hours.
+    pub request_timeout: Option<Duration>,
+    /// How long a whole resume (connect, `OnConnected`, restore) may take (Q-TIME-1).
+    /// Default 30 s.
+    pub resume_timeout: Duration,
+    /// At most this many requests written and not answered; calls beyond it wait
+    /// (Q-FLOW-1). Default 1024.
+    pub max_in_flight: usize,
+    /// How a dead connection is found (Q-LIVE-1). Default: see [`Liveness`].
+    pub liveness: Option<Liveness>,
+}
+
+/// How a connection that stopped delivering frames is found (Q-LIVE-1): when a call has
+/// waited `interval` with no frame received, the session sends a probe (`ProductVersion` on
+/// Global, which Qlik's proxy relays as it relays any request, unlike WebSocket pings) and
+/// expects any frame within `timeout`; none means the connection is dead, which is handled
+/// as a network close (1006).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Liveness {
+    /// How long a call may wait with no frame received before a probe. Default 20 s.
+    pub interval: Duration,
+    /// How long the probe may wait for any frame. Default 10 s.
+    pub timeout: Duration,
+    /// Probe also when nothing is pending, for sessions that only listen. Default `false`:
+    /// an idle session sends nothing, so the engine's own idle timeout keeps working.
+    pub idle: bool,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(10),
+            idle: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -252,6 +302,10 @@ impl Default for Config {
             protocol: Map::new(),
             close_timeout: Duration::from_secs(5),
             release_grace: Duration::from_secs(10),
+            request_timeout: None,
+            resume_timeout: Duration::from_secs(30),
+            max_in_flight: 1024,
+            liveness: Some(Liveness::default()),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qix_events::Bus;
-use qix_session::{Config, Machine, State};
+use qix_session::{Config, Liveness, Machine, State};
 use qix_transport::{TlsRoots, Transport, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
@@ -97,6 +97,42 @@ impl SessionBuilder {
         self
     }
 
+    /// How long a call may wait for its answer before it fails with [`Error::Timeout`] and
+    /// the engine is sent `CancelRequest` (Q-TIME-1). A handle can set its own with
+    /// [`Object::with_timeout`](crate::Object::with_timeout). Default: none, since engine
+    /// calls such as `DoReload` may run for hours; a dead connection is found by the
+    /// [`liveness`](Self::liveness) check instead.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a whole resume (connect, `OnConnected`, restoring the objects) may take
+    /// before it fails with [`Error::ResumeTimeout`] and the session stays suspended
+    /// (Q-TIME-1). Default 30 s.
+    pub fn resume_timeout(mut self, timeout: Duration) -> Self {
+        self.config.resume_timeout = timeout;
+        self
+    }
+
+    /// At most this many requests written and not yet answered; callers beyond it wait in
+    /// order, they do not fail (Q-FLOW-1). Default 1024.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.config.max_in_flight = requests;
+        self
+    }
+
+    /// How a dead connection is found (Q-LIVE-1), or `None` to never probe. Default: when a
+    /// call has waited 20 s with no frame received, the session sends `ProductVersion` (a
+    /// JSON-RPC request: Qlik's proxy is reported not to relay WebSocket pings) and expects
+    /// any frame within 10 s; else the connection counts as closed with 1006, and a
+    /// `suspend_on_close` session becomes suspended (network). An idle session sends nothing
+    /// unless [`Liveness::idle`](qix_session::Liveness) is set.
+    pub fn liveness(mut self, liveness: Option<Liveness>) -> Self {
+        self.config.liveness = liveness;
+        self
+    }
+
     /// How long a close handshake may take (the engine's answer to a close, then the end of
     /// the connection) before the connection is dropped and the close counts as 1006
     /// (Q-CLOSE-4). Default 5 s; [`build`](Self::build) refuses zero.
@@ -151,10 +187,35 @@ impl SessionBuilder {
                 "event_capacity must be at least 1".to_owned(),
             ));
         }
-        if self.config.close_timeout.is_zero() {
+        let config = &self.config;
+        let zero = |what: &str| {
+            Err(Error::Config(format!(
+                "{what} must be more than zero: nothing can be answered in no time"
+            )))
+        };
+        if config.close_timeout.is_zero() {
+            return zero("close_timeout");
+        }
+        if config.resume_timeout.is_zero() {
+            return zero("resume_timeout");
+        }
+        if config.on_connected_timeout.is_zero() {
+            return zero("on_connected_timeout");
+        }
+        if config.request_timeout.is_some_and(|t| t.is_zero()) {
+            return zero("request_timeout");
+        }
+        if let Some(liveness) = config.liveness {
+            if liveness.interval.is_zero() {
+                return zero("liveness interval");
+            }
+            if liveness.timeout.is_zero() {
+                return zero("liveness timeout");
+            }
+        }
+        if config.max_in_flight == 0 {
             return Err(Error::Config(
-                "close_timeout must be more than zero: a close needs time for its answer"
-                    .to_owned(),
+                "max_in_flight must be at least 1: no call could ever be made".to_owned(),
             ));
         }
         if let Some(name) = self
@@ -178,11 +239,13 @@ impl SessionBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (control, control_inbox) = mpsc::channel(COMMANDS);
         let (calls, calls_inbox) = mpsc::channel(COMMANDS);
+        let (cancels, cancels_inbox) = mpsc::unbounded_channel();
         let (state, state_view) = watch::channel(State::Idle);
         let bus = Bus::with_capacity(self.event_capacity);
         let inbox = Inbox {
             control: control_inbox,
             calls: calls_inbox,
+            cancels: cancels_inbox,
             state,
         };
         let driver = Driver::new(
@@ -196,6 +259,7 @@ impl SessionBuilder {
         let senders = Senders {
             control,
             calls,
+            cancels,
             waiters: Arc::new(AtomicU64::new(0)),
         };
         Ok(Session::new(senders, bus, state_view))

@@ -49,6 +49,7 @@ pub(crate) struct ToDriver {
 pub(crate) struct Inbox {
     pub(crate) control: mpsc::Receiver<ToDriver>,
     pub(crate) calls: mpsc::Receiver<ToDriver>,
+    pub(crate) cancels: mpsc::UnboundedReceiver<Waiter>,
     pub(crate) state: watch::Sender<State>,
 }
 
@@ -80,8 +81,11 @@ pub(crate) struct Driver {
     transport: Arc<dyn Transport>,
     /// Open, close, suspend, resume: always taken.
     control: mpsc::Receiver<ToDriver>,
-    /// Calls: taken while the socket keeps up (see `MAX_QUEUED_FRAMES`).
+    /// Calls: taken while the socket keeps up (see `MAX_QUEUED_FRAMES`) and the machine
+    /// accepts more in flight.
     calls: mpsc::Receiver<ToDriver>,
+    /// Waiters of calls whose caller left.
+    cancels: mpsc::UnboundedReceiver<Waiter>,
     /// Every handle is gone: the machine was told, nothing more comes from the handles.
     released: bool,
     state: watch::Sender<State>,
@@ -111,6 +115,7 @@ impl Driver {
             transport,
             control: handles.control,
             calls: handles.calls,
+            cancels: handles.cancels,
             released: false,
             state: handles.state,
             conns: Vec::new(),
@@ -135,6 +140,9 @@ impl Driver {
             command,
             reply,
         } = message;
+        if reply.is_closed() && matches!(command, Command::Call(_)) {
+            return; // the caller left before the call was taken: it is not made
+        }
         self.waiters.insert(waiter, reply);
         self.handle(Input::Command { waiter, command });
     }
@@ -156,11 +164,23 @@ impl Driver {
         progress
     }
 
-    /// Calls, a batch at most, while the current connection keeps up.
+    /// Callers that left: their calls are cancelled.
+    fn poll_cancels(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Poll::Ready(Some(waiter)) = self.cancels.poll_recv(cx) {
+            self.waiters.remove(&waiter);
+            self.handle(Input::Cancel { waiter });
+            progress = true;
+        }
+        progress
+    }
+
+    /// Calls, a batch at most, while the current connection keeps up and the machine takes
+    /// more in flight.
     fn poll_calls(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
-            if self.released || self.backlogged() {
+            if self.released || self.backlogged() || !self.machine.accepts_calls() {
                 break;
             }
             match self.calls.poll_recv(cx) {
@@ -405,6 +425,7 @@ impl Future for Driver {
         for _ in 0..PASSES_BEFORE_YIELD {
             this.now = now();
             let mut progress = this.poll_control(cx);
+            progress |= this.poll_cancels(cx);
             progress |= this.poll_connects(cx);
             progress |= this.poll_frames(cx);
             progress |= this.poll_calls(cx);

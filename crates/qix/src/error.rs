@@ -52,6 +52,22 @@ pub enum Error {
         /// The `qSessionState` value.
         state: String,
     },
+    /// The call got no answer within its timeout (Q-TIME-1); the engine was sent
+    /// `CancelRequest` for it.
+    #[error("{method} (request {request}) got no answer within {elapsed:?}")]
+    Timeout {
+        /// The engine method called.
+        method: String,
+        /// The request id it was sent with.
+        request: u64,
+        /// How long it waited, from when it was written.
+        elapsed: std::time::Duration,
+    },
+    /// A resume did not finish within its bound
+    /// ([`resume_timeout`](crate::SessionBuilder::resume_timeout)); the session stays
+    /// suspended.
+    #[error("the resume did not finish within {0:?}")]
+    ResumeTimeout(std::time::Duration),
     /// The operation is not allowed in the session's current state (e.g. `resume` on a session
     /// that is not suspended).
     #[error("cannot {operation} a session that is {state:?}")]
@@ -163,8 +179,28 @@ impl Error {
             Failure::ObjectClosed => Self::ObjectClosed,
             Failure::BadResponse(what) => Self::BadResponse(what),
             Failure::BadFrame(error) => Self::BadFrame(error),
+            Failure::Timeout { request, elapsed } => Self::Timeout {
+                method: String::new(),
+                request,
+                elapsed,
+            },
+            Failure::ResumeTimeout(bound) => Self::ResumeTimeout(bound),
             // `Failure` is non-exhaustive; a variant added later still reaches the user whole.
             other => Self::BadResponse(other.to_string()),
+        }
+    }
+
+    /// Names the method in a `Timeout` (the session knows only the request id).
+    pub(crate) fn for_method(self, method: &str) -> Self {
+        match self {
+            Self::Timeout {
+                request, elapsed, ..
+            } => Self::Timeout {
+                method: method.to_owned(),
+                request,
+                elapsed,
+            },
+            other => other,
         }
     }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use qix_events::{Bus, Delivery, ListenerGuard};
 use qix_rpc::{EncodedCall, Handle, RawJson};
@@ -55,11 +56,38 @@ impl ObjectShared {
 pub struct Object {
     shared: Arc<ObjectShared>,
     link: Link,
+    /// The timeout of calls made through this handle; `None` takes the session's.
+    timeout: Option<Duration>,
 }
 
 impl Object {
     pub(crate) fn new(shared: Arc<ObjectShared>, link: Link) -> Self {
-        Self { shared, link }
+        Self {
+            shared,
+            link,
+            timeout: None,
+        }
+    }
+
+    /// The same object, with calls through the returned handle failing with
+    /// [`Error::Timeout`] when no answer came within `timeout` (Q-TIME-1); the engine is then
+    /// sent `CancelRequest`. Other handles keep the session's
+    /// [`request_timeout`](crate::SessionBuilder::request_timeout).
+    ///
+    /// ```
+    /// # async fn reload(doc: qix::Object) -> Result<(), qix::Error> {
+    /// use std::time::Duration;
+    /// doc.with_timeout(Duration::from_secs(600))
+    ///     .call("DoReload", serde_json::json!([]))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_timeout(&self, timeout: Duration) -> Object {
+        Object {
+            timeout: Some(timeout),
+            ..self.clone()
+        }
     }
 
     /// The current handle (`-1` for Global). It changes when a resume restores the object.
@@ -94,10 +122,10 @@ impl Object {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future does not cancel a request the session already took: it is written
-    /// (or waits its turn to be) and its response is discarded when it comes. Dropped before
-    /// the session took it, the call is not made. To cancel a call on the engine, send
-    /// `CancelRequest` with its id ([`Traffic::request_id`](crate::Traffic::request_id)).
+    /// Dropping the future cancels the call (Q-CANCEL-1): it leaves the session's table at
+    /// once, and if it was written the engine is sent `CancelRequest` so it stops working on
+    /// it; a late answer is dropped quietly. Dropped before the session took it, the call is
+    /// not made.
     pub async fn call(
         &self,
         method: &str,
@@ -123,7 +151,8 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<RawJson, Error> {
-        self.call_encoded(EncodedCall::new(method, &params)?).await
+        self.call_encoded(method, EncodedCall::new(method, &params)?)
+            .await
     }
 
     /// Calls a method whose params are any serializable value (an array or an object): they
@@ -134,12 +163,14 @@ impl Object {
         P: serde::Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        let raw = self.call_encoded(EncodedCall::new(method, params)?).await?;
+        let raw = self
+            .call_encoded(method, EncodedCall::new(method, params)?)
+            .await?;
         serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::ResultType(Arc::new(e)))
     }
 
-    async fn call_encoded(&self, call: EncodedCall) -> Result<RawJson, Error> {
-        match self.send(call, false).await? {
+    async fn call_encoded(&self, method: &str, call: EncodedCall) -> Result<RawJson, Error> {
+        match self.send(method, call, false).await? {
             DriverReply::Result(raw) => Ok(raw),
             _ => Err(unexpected()),
         }
@@ -155,19 +186,31 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<Object, Error> {
-        match self.send(EncodedCall::new(method, &params)?, true).await? {
+        match self
+            .send(method, EncodedCall::new(method, &params)?, true)
+            .await?
+        {
             DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
             _ => Err(unexpected()),
         }
     }
 
-    async fn send(&self, call: EncodedCall, returns_object: bool) -> Result<DriverReply, Error> {
+    async fn send(
+        &self,
+        method: &str,
+        call: EncodedCall,
+        returns_object: bool,
+    ) -> Result<DriverReply, Error> {
         let command = Command::Call(Call {
             object: self.shared.key,
             call,
             returns_object,
+            timeout: self.timeout,
         });
-        self.link.request(command).await
+        self.link
+            .request(command)
+            .await
+            .map_err(|error| error.for_method(method))
     }
 
     /// A stream of this object's events on `topic`: `changed`, `closed`, `traffic:*`,

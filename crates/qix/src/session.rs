@@ -192,12 +192,21 @@ fn check_close(code: u16, reason: &str) -> Result<(), Error> {
     qix_transport::check_close(code, reason).map_err(|error| Error::InvalidClose(error.to_string()))
 }
 
-/// The driver's two inboxes: lifecycle commands, always taken, and calls, which wait while the
-/// socket is backed up.
+/// The driver's inboxes: lifecycle commands, always taken; calls, which wait while the socket
+/// is backed up or too many are in flight; and the waiters of calls whose caller left.
 pub(crate) struct Senders {
     pub(crate) control: mpsc::Sender<ToDriver>,
     pub(crate) calls: mpsc::Sender<ToDriver>,
+    pub(crate) cancels: mpsc::UnboundedSender<Waiter>,
     pub(crate) waiters: Arc<AtomicU64>,
+}
+
+/// The same inboxes, held without keeping the session alive.
+pub(crate) struct WeakSenders {
+    control: mpsc::WeakSender<ToDriver>,
+    calls: mpsc::WeakSender<ToDriver>,
+    cancels: mpsc::WeakUnboundedSender<Waiter>,
+    waiters: Arc<AtomicU64>,
 }
 
 /// How a handle reaches the driver. Sessions keep it alive; objects only borrow it, so that
@@ -205,11 +214,7 @@ pub(crate) struct Senders {
 #[derive(Clone)]
 pub(crate) enum Link {
     Session(Arc<Senders>),
-    Object {
-        control: mpsc::WeakSender<ToDriver>,
-        calls: mpsc::WeakSender<ToDriver>,
-        waiters: Arc<AtomicU64>,
-    },
+    Object(Arc<WeakSenders>),
 }
 
 impl Link {
@@ -218,18 +223,26 @@ impl Link {
         match (self, call) {
             (Self::Session(senders), true) => Some(senders.calls.clone()),
             (Self::Session(senders), false) => Some(senders.control.clone()),
-            (Self::Object { calls, .. }, true) => calls.upgrade(),
-            (Self::Object { control, .. }, false) => control.upgrade(),
+            (Self::Object(weak), true) => weak.calls.upgrade(),
+            (Self::Object(weak), false) => weak.control.upgrade(),
+        }
+    }
+
+    fn cancels(&self) -> Option<mpsc::UnboundedSender<Waiter>> {
+        match self {
+            Self::Session(senders) => Some(senders.cancels.clone()),
+            Self::Object(weak) => weak.cancels.upgrade(),
         }
     }
 
     pub(crate) fn downgrade(&self) -> Self {
         match self {
-            Self::Session(senders) => Self::Object {
+            Self::Session(senders) => Self::Object(Arc::new(WeakSenders {
                 control: senders.control.downgrade(),
                 calls: senders.calls.downgrade(),
+                cancels: senders.cancels.downgrade(),
                 waiters: senders.waiters.clone(),
-            },
+            })),
             object => object.clone(),
         }
     }
@@ -238,12 +251,13 @@ impl Link {
     fn waiter(&self) -> Waiter {
         let counter = match self {
             Self::Session(senders) => &senders.waiters,
-            Self::Object { waiters, .. } => waiters,
+            Self::Object(weak) => &weak.waiters,
         };
         Waiter(counter.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     pub(crate) async fn request(&self, command: Command) -> Result<DriverReply, Error> {
+        let is_call = matches!(command, Command::Call(_));
         let sender = self.sender(&command).ok_or(Error::SessionGone)?;
         let (reply, answer) = oneshot::channel();
         let waiter = self.waiter();
@@ -256,9 +270,31 @@ impl Link {
             .await
             .map_err(|_| Error::SessionGone)?;
         drop(sender);
-        match answer.await.map_err(|_| Error::SessionGone)? {
+        // Q-CANCEL-1: from here on, a caller that leaves tells the session.
+        let mut guard = CancelOnDrop {
+            waiter,
+            cancels: if is_call { self.cancels() } else { None },
+        };
+        let answer = answer.await;
+        guard.cancels = None;
+        match answer.map_err(|_| Error::SessionGone)? {
             DriverReply::Failed(failure) => Err(Error::from_failure(failure)),
             reply => Ok(reply),
+        }
+    }
+}
+
+/// Tells the driver that a call's caller left before its reply came (Q-CANCEL-1).
+struct CancelOnDrop {
+    waiter: Waiter,
+    cancels: Option<mpsc::UnboundedSender<Waiter>>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancels) = self.cancels.take() {
+            // A driver that is gone has nothing to cancel.
+            let _ = cancels.send(self.waiter);
         }
     }
 }

@@ -326,6 +326,7 @@ impl Harness {
             object,
             call: crate::tests::encoded(method, &params),
             returns_object,
+            timeout: None,
         }))
     }
 

@@ -7,6 +7,7 @@ mod harness;
 mod malformed;
 mod props;
 mod rules;
+mod time;
 
 use qix_rpc::{Bytes, FrameError, Incoming, RawJson};
 

@@ -52,6 +52,12 @@ enum Op {
         object: u8,
         method: &'static str,
         returns_object: bool,
+        /// Q-TIME-1: the call's own timeout, in ms.
+        timeout: Option<u16>,
+    },
+    /// Q-CANCEL-1: the caller of the pending call `pick` is gone.
+    Cancel {
+        pick: u8,
     },
     Close {
         code: u16,
@@ -183,12 +189,14 @@ fn op() -> impl Strategy<Value = Op> {
     let object = prop_oneof![8 => 0u8..2, 1 => 100u8..=255];
     prop_oneof![
         2 => Just(Op::Open),
-        10 => (object, method, prop::bool::weighted(0.15)).prop_map(|(object, method, odd)| {
-            // Mostly the right flag for the method; sometimes not, to get bad responses.
-            let returns_object = method.starts_with("Get") && method != "GetLayout"
-                || method == "OpenDoc";
-            Op::Call { object, method, returns_object: returns_object != odd }
-        }),
+        10 => (object, method, prop::bool::weighted(0.15), prop::option::weighted(0.2, 1u16..8_000))
+            .prop_map(|(object, method, odd, timeout)| {
+                // Mostly the right flag for the method; sometimes not, to get bad responses.
+                let returns_object = method.starts_with("Get") && method != "GetLayout"
+                    || method == "OpenDoc";
+                Op::Call { object, method, returns_object: returns_object != odd, timeout }
+            }),
+        1 => any::<u8>().prop_map(|pick| Op::Cancel { pick }),
         1 => code().prop_map(|code| Op::Close { code }),
         2 => code().prop_map(|code| Op::Suspend { code }),
         1 => any::<bool>().prop_map(|only_if_attached| Op::Resume { only_if_attached }),
@@ -264,6 +272,8 @@ struct Checker {
     closing: HashSet<ConnId>,
     /// Over for good: dropped by the machine, or its stream ended.
     over: HashSet<ConnId>,
+    /// Calls whose caller left (Q-CANCEL-1): they get no reply.
+    cancelled: HashSet<Waiter>,
     /// Every handle is gone.
     released: bool,
     known: HashSet<ObjectKey>,
@@ -350,7 +360,7 @@ impl Checker {
         }
         // (1) no call is pending without a socket to answer it.
         if !matches!(after, State::Open | State::Closing | State::Suspending) {
-            for waiter in self.calls.values() {
+            for waiter in self.calls.values().filter(|w| !self.cancelled.contains(w)) {
                 assert_eq!(
                     self.replies.get(waiter),
                     Some(&1),
@@ -378,15 +388,17 @@ impl Checker {
                 );
             }
         }
-        // (7) a deadline only while something waits on the clock: a resume's OnConnected, a
-        // connection being closed or finishing, the grace after a release.
-        if h.machine.poll_timeout().is_some() {
+        // (7) a session at rest (Idle, Suspended, Closed) has no deadline, but for the
+        // connections still finishing and the grace after a release.
+        if h.machine.poll_timeout().is_some()
+            && matches!(after, State::Idle | State::Suspended | State::Closed)
+        {
             let finishing = self.asked.iter().any(|conn| {
                 (self.closing.contains(conn) || self.gone.contains(conn))
                     && !self.over.contains(conn)
             });
             assert!(
-                after == State::Resuming || finishing || self.released,
+                finishing || self.released,
                 "a deadline with nothing to wait for ({after:?})"
             );
         }
@@ -434,6 +446,12 @@ impl Checker {
             !self.gone.contains(&conn) && !self.closing.contains(&conn),
             "sent on closed {conn:?}"
         );
+        if matches!(request.method.as_str(), "CancelRequest" | "ProductVersion") && object.is_none()
+        {
+            // Q-CANCEL-1, Q-LIVE-1: the session's own requests, about no object.
+            assert_eq!(request.handle, -1);
+            return;
+        }
         let object = object.expect("every request names its object");
         assert!(
             h.machine.object(object).is_some(),
@@ -459,6 +477,10 @@ impl Checker {
         assert!(
             self.commands.contains_key(&waiter),
             "reply to unknown {waiter:?}"
+        );
+        assert!(
+            !self.cancelled.contains(&waiter),
+            "a reply to the cancelled {waiter:?}"
         );
         let count = self.replies.entry(waiter).or_default();
         *count += 1;
@@ -676,12 +698,14 @@ impl Run {
                 object,
                 method,
                 returns_object,
+                timeout,
             } => {
                 let object = self.object(object);
                 let call = crate::Call {
                     object,
                     call: crate::tests::encoded(method, &json!([format!("{method}-id")])),
                     returns_object,
+                    timeout: timeout.map(|ms| Duration::from_millis(u64::from(ms))),
                 };
                 self.command(Command::Call(call), Kind::Call);
             }
@@ -814,6 +838,7 @@ impl Run {
                     object: 0,
                     method,
                     returns_object: true,
+                    timeout: None,
                 });
                 self.apply(Op::RespondAll);
             }
@@ -843,6 +868,24 @@ impl Run {
                         self.checker.gone.insert(conn);
                         self.feed(Input::SocketEnded { conn }, fed);
                     }
+                }
+            }
+            Op::Cancel { pick } => {
+                let mut open: Vec<Waiter> = self
+                    .checker
+                    .calls
+                    .values()
+                    .filter(|waiter| {
+                        !self.checker.replies.contains_key(waiter)
+                            && !self.checker.cancelled.contains(waiter)
+                    })
+                    .copied()
+                    .collect();
+                open.sort();
+                if !open.is_empty() {
+                    let waiter = open[usize::from(pick) % open.len()];
+                    self.checker.cancelled.insert(waiter);
+                    self.feed(Input::Cancel { waiter }, Fed::Other);
                 }
             }
             Op::Release => {
@@ -910,10 +953,15 @@ impl Run {
             self.apply(Op::Advance { ms: 6_000 });
         }
         for (waiter, kind) in &self.checker.commands {
+            let expected = if self.checker.cancelled.contains(waiter) {
+                None // Q-CANCEL-1: nobody waits for it
+            } else {
+                Some(&1)
+            };
             assert_eq!(
                 self.checker.replies.get(waiter),
-                Some(&1),
-                "{kind:?} {waiter:?} never settled"
+                expected,
+                "{kind:?} {waiter:?} settled wrongly"
             );
         }
         assert_eq!(self.h.machine.pending_calls(), 0);

@@ -11,14 +11,21 @@ use crate::{
     ObjectKey, Reply, SocketProblem, State,
 };
 
+/// The rules of this file run without liveness probes and without a bound on the whole resume
+/// (Q-LIVE-1 and Q-TIME-1 have their own tests, in `time.rs`): jumping the clock to the next
+/// deadline would otherwise fire them between the steps these tests check.
 fn config() -> Config {
-    Config::default()
+    Config {
+        liveness: None,
+        resume_timeout: Duration::MAX,
+        ..Config::default()
+    }
 }
 
 fn suspend_on_close() -> Config {
     Config {
         suspend_on_close: true,
-        ..Config::default()
+        ..config()
     }
 }
 
@@ -581,7 +588,7 @@ fn q_req_1_ids_start_at_1_and_grow_across_suspend_resume_restore_and_reopen() {
 
 #[test]
 fn q_req_2_the_wire_request_has_the_qix_shape_and_the_configured_protocol_members() {
-    let mut config = Config::default();
+    let mut config = config();
     config
         .protocol
         .insert("return_empty".to_owned(), json!(true));
@@ -1408,7 +1415,7 @@ fn q_res_1_no_on_connected_in_time_means_session_created() {
 fn q_res_1_the_on_connected_timeout_is_configurable() {
     let config = Config {
         on_connected_timeout: Duration::from_millis(250),
-        ..Config::default()
+        ..config()
     };
     let mut h = Harness::new(config);
     h.open();
@@ -2071,7 +2078,7 @@ fn q_req_4_responses_out_of_order_settle_their_own_calls() {
 fn q_res_1_an_on_connected_timeout_too_large_for_the_clock_means_no_deadline() {
     let mut h = Harness::new(Config {
         on_connected_timeout: Duration::MAX,
-        ..Config::default()
+        ..config()
     });
     h.open();
     h.suspend(4000, "");

@@ -2,7 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::mem;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use qix_rpc::{
     Changes, EncodedCall, FrameError, Handle, Incoming, Notification, RawJson, Response,
@@ -15,6 +15,8 @@ use crate::objects::{self, Objects, RestorePlan};
 use crate::requests::{Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
+mod time;
+
 use crate::{
     Call, Cause, CloseEvent, Command, Config, ConnId, Effect, Event, Failure, Initiator, Input,
     NotConnectedReason, ObjectInfo, ObjectKey, Reply, SocketProblem, State, Waiter,
@@ -66,6 +68,12 @@ pub struct Machine {
     released: bool,
     /// The time of the input being handled.
     now: Option<Instant>,
+    /// When the current connection last delivered a frame (Q-LIVE-1).
+    last_frame: Option<Instant>,
+    /// Since when the liveness check has waited for a frame.
+    liveness_since: Option<Instant>,
+    /// A liveness probe is out and no frame has come since.
+    probing: bool,
 }
 
 /// The waiter of a close nobody waits for: the one a release starts. Never replied to.
@@ -186,6 +194,9 @@ impl Machine {
             sockets: Sockets::default(),
             released: false,
             now: None,
+            last_frame: None,
+            liveness_since: None,
+            probing: false,
         }
     }
 
@@ -200,6 +211,7 @@ impl Machine {
             Input::SocketError { conn, cause } => self.socket_error(conn, cause),
             Input::SocketClosed { conn, close } => self.socket_closed(conn, close),
             Input::SocketEnded { conn } => self.socket_ended(conn),
+            Input::Cancel { waiter } => self.cancel(waiter),
             Input::Released => self.release(),
         }
     }
@@ -208,6 +220,9 @@ impl Machine {
     /// Early or repeated calls are harmless no-ops.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
+        while let Some((id, pending)) = self.requests.take_expired(now) {
+            self.request_expired(id, pending, now);
+        }
         while let Some(timer) = self.timers.take_expired(now) {
             match timer {
                 TimerId::OnConnected => {
@@ -227,6 +242,19 @@ impl Machine {
                 TimerId::Release => {
                     for conn in self.sockets.conns() {
                         self.drop_socket(conn);
+                    }
+                }
+                TimerId::Liveness => self.liveness_due(now),
+                TimerId::Probe => self.probe_expired(),
+                TimerId::Resume => {
+                    if let Phase::Resuming(_) = self.phase {
+                        let Phase::Resuming(resume) =
+                            mem::replace(&mut self.phase, Phase::Suspended)
+                        else {
+                            unreachable!("matched just above")
+                        };
+                        let bound = self.config.resume_timeout;
+                        self.abandon_resume(resume, Failure::ResumeTimeout(bound));
                     }
                 }
             }
@@ -254,7 +282,10 @@ impl Machine {
     /// The earliest deadline, if any (only the OnConnected wait of a resume today). Call
     /// [`handle_timeout`](Self::handle_timeout) once it has passed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        match (self.timers.next(), self.requests.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The lifecycle state.
@@ -306,6 +337,7 @@ impl Machine {
     fn connect(&mut self) {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
+        self.forget_liveness();
         self.link = Some(Link {
             conn,
             connected: false,
@@ -319,6 +351,7 @@ impl Machine {
     /// closed as soon as it connects (Q-CLOSE-4).
     fn abandon(&mut self, code: u16, reason: String) {
         if let Some(link) = self.link.take() {
+            self.forget_liveness();
             self.close_conn(link.conn, CloseEvent { code, reason });
         }
     }
@@ -366,13 +399,23 @@ impl Machine {
         }
     }
 
-    /// Writes a request on the current connection. Callers check that it is open.
-    fn send(&mut self, handle: Handle, call: EncodedCall, pending: Pending) -> bool {
-        let Some(link) = self.link.filter(|link| link.connected) else {
+    /// Writes a request on the current connection, timed out after `timeout` (Q-TIME-1).
+    /// False when there is no connected socket to write on.
+    fn send(
+        &mut self,
+        handle: Handle,
+        call: EncodedCall,
+        object: Option<ObjectKey>,
+        purpose: Purpose,
+        timeout: Option<Duration>,
+    ) -> bool {
+        let (Some(link), Some(now)) = (self.link.filter(|link| link.connected), self.now) else {
             return false;
         };
+        if self.sockets.phase(link.conn) != Some(SocketPhase::Open) {
+            return false; // a close was sent on it: nothing may follow the close frame
+        }
         let id = self.requests.allocate();
-        let object = pending.object;
         if call.method() == "OpenDoc" {
             // Q-RES-3: a resume may have to open the same document again.
             self.last_open_doc = Some(call.clone());
@@ -381,9 +424,21 @@ impl Machine {
         self.effects.push_back(Effect::Send {
             conn: link.conn,
             text,
-            object: Some(object),
+            object,
         });
-        self.requests.insert(id, pending);
+        let is_call = matches!(purpose, Purpose::Call { .. });
+        self.requests.insert(
+            id,
+            Pending {
+                object,
+                purpose,
+                sent: now,
+                deadline: timeout.and_then(|timeout| now.checked_add(timeout)),
+            },
+        );
+        if is_call {
+            self.watch_liveness();
+        }
         true
     }
 
@@ -432,18 +487,17 @@ impl Machine {
             object,
             call,
             returns_object,
+            timeout,
         } = call;
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
             return self.fail(waiter, Failure::ObjectClosed);
         };
-        let pending = Pending {
-            object,
-            purpose: Purpose::Call {
-                waiter,
-                returns_object,
-            },
+        let purpose = Purpose::Call {
+            waiter,
+            returns_object,
         };
-        if !self.send(handle, call, pending) {
+        let timeout = timeout.or(self.config.request_timeout);
+        if !self.send(handle, call, Some(object), purpose, timeout) {
             // Open always has a connected link; answer rather than lose the waiter if not.
             self.fail(waiter, self.not_connected());
         }
@@ -604,6 +658,7 @@ impl Machine {
             return self.invalid(waiter, "resume");
         }
         self.connect();
+        self.arm(TimerId::Resume, self.config.resume_timeout);
         self.phase = Phase::Resuming(Resume {
             waiter,
             only_if_attached,
@@ -632,6 +687,7 @@ impl Machine {
             return;
         };
         link.connected = true;
+        self.watch_idle();
         match &mut self.phase {
             Phase::Connecting { waiters, .. } => {
                 let waiters = mem::take(waiters);
@@ -662,6 +718,7 @@ impl Machine {
             return;
         }
         self.link = None;
+        self.forget_liveness();
         match mem::replace(&mut self.phase, Phase::Idle) {
             Phase::Connecting { waiters, before } => {
                 // Q-OPEN-2: not cached, no socket-error; the next open tries again.
@@ -727,6 +784,7 @@ impl Machine {
             return;
         };
         self.link = None;
+        self.forget_liveness();
         let reason = if link.errored {
             NotConnectedReason::SocketError
         } else {
@@ -833,6 +891,9 @@ impl Machine {
             return;
         };
         link.errored = false;
+        if let Some(now) = self.now {
+            self.heard(now);
+        }
         match decoded {
             // Q-REQ-6: dropped, reported, nothing else touched. Q-REQ-8: unless its id names
             // a pending request, which then fails with the frame's error.
@@ -845,8 +906,10 @@ impl Machine {
                     match pending.purpose {
                         Purpose::Call { waiter, .. } => {
                             self.fail(waiter, Failure::BadFrame(error));
+                            self.settled();
                         }
-                        Purpose::Restore(step) => self.restored(pending.object, step, None),
+                        Purpose::Restore(step, key) => self.restored(key, step, None),
+                        Purpose::Probe | Purpose::Cancel => {}
                     }
                 }
             }
@@ -893,21 +956,26 @@ impl Machine {
             return self.apply_changes(changes);
         };
         // A closed object gets no more events, not even traffic.
-        let object = Some(pending.object).filter(|key| self.objects.contains(*key));
+        let object = pending.object.filter(|key| self.objects.contains(*key));
         self.emit(Event::TrafficReceived { object });
         self.apply_changes(changes);
         match pending.purpose {
             Purpose::Call {
                 waiter,
                 returns_object,
-            } => self.settle(waiter, returns_object, body),
-            Purpose::Restore(step) => {
+            } => {
+                self.settle(waiter, returns_object, body);
+                self.settled();
+            }
+            Purpose::Restore(step, key) => {
                 let result = match &body {
                     ResponseBody::Result(raw) => Some(raw.get()),
                     ResponseBody::Error(_) => None,
                 };
-                self.restored(pending.object, step, result)
+                self.restored(key, step, result)
             }
+            // Answered: a probe by any frame already, a cancel needs nothing more.
+            Purpose::Probe | Purpose::Cancel => {}
         }
     }
 
@@ -977,6 +1045,7 @@ impl Machine {
     fn fail_resume(&mut self, resume: Resume, failure: Failure) {
         self.forget_requests();
         self.timers.stop(TimerId::OnConnected);
+        self.timers.stop(TimerId::Resume);
         self.fail(resume.waiter, failure);
     }
 
@@ -1028,12 +1097,10 @@ impl Machine {
         let Some(call) = call else {
             return self.restored(key, step, None);
         };
-        let pending = Pending {
-            object: key,
-            purpose: Purpose::Restore(step),
-        };
-        // Restoring needs a connected link, so this always writes.
-        self.send(handle, call, pending);
+        // Restoring needs a connected link, so this always writes; the resume has its own
+        // bound (Q-TIME-1).
+        let purpose = Purpose::Restore(step, key);
+        self.send(handle, call, Some(key), purpose, None);
     }
 
     /// A restore step's answer: the result's text, or `None` for an error (or a malformed
@@ -1102,6 +1169,7 @@ impl Machine {
         else {
             return;
         };
+        self.timers.stop(TimerId::Resume);
         let (closed, changed) = self.objects.finish_restore(plan);
         for key in closed {
             self.emit(Event::ObjectClosed(key));
