@@ -174,3 +174,59 @@ async fn q_flow_1_callers_beyond_the_bound_wait_and_are_answered_in_turn() {
         within(call).await.unwrap().unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn q_auto_1_a_network_drop_is_resumed_and_an_idle_close_is_not() {
+    let engine = MockEngine::start().await.unwrap();
+    let mut policy = qix::AutoResume::default();
+    policy.backoff = qix::Backoff::Delays(vec![Duration::from_secs(1)]);
+    let (session, global, connection) = open_at(&engine, "/app/app.qvf/ttl/30", |b| {
+        b.suspend_on_close(true).auto_resume(policy)
+    })
+    .await;
+    let mut events = session
+        .subscribe_many(["suspended", "resuming", "resumed", "resume-failed"])
+        .unwrap();
+    let doc = within(global.call_object("OpenDoc", json!(["app.qvf"])))
+        .await
+        .unwrap();
+    connection.drop_tcp();
+    assert!(matches!(
+        next(&mut events).await,
+        SessionEvent::Suspended {
+            initiator: Initiator::Network,
+            code: 1006,
+            ..
+        }
+    ));
+    assert!(matches!(
+        next(&mut events).await,
+        SessionEvent::Resuming { attempt: 1, delay } if delay == Duration::from_secs(1)
+    ));
+    assert!(matches!(next(&mut events).await, SessionEvent::Resumed));
+    // Re-attached: the same Doc works on its new handle.
+    let second = within(engine.next_connection()).await;
+    assert!(second.requests().iter().any(|r| r.method == "GetActiveDoc"));
+    within(doc.call_object("CreateSessionObject", json!([{"qInfo": {"qType": "kpi"}}])))
+        .await
+        .unwrap();
+    // An idle close is the engine's decision: nothing is resumed.
+    second.close(4001, "idle").await;
+    assert!(matches!(
+        next(&mut events).await,
+        SessionEvent::Suspended {
+            initiator: Initiator::Network,
+            code: 4001,
+            ..
+        }
+    ));
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(
+        common::ready(&mut events).is_empty(),
+        "no attempt after 4001"
+    );
+    assert!(
+        engine.try_next_connection().is_none(),
+        "no connect after 4001"
+    );
+}

@@ -120,6 +120,20 @@ pub enum Event {
     },
     /// `resumed`.
     Resumed,
+    /// `resuming`: an automatic resume attempt is scheduled (Q-AUTO-1).
+    Resuming {
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How long until it starts.
+        delay: std::time::Duration,
+    },
+    /// `resume-failed`: the automatic resume gave up (Q-AUTO-1); the session stays suspended.
+    ResumeFailed {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        failure: crate::Failure,
+    },
     /// `traffic:received` for the frame being handled by the current
     /// [`Input::Frame`](crate::Input::Frame), on the session and, when `object` is set, on that
     /// object. Emitted before any other effect of that frame.
@@ -135,7 +149,7 @@ pub enum Event {
 
 /// The topics a session's events are published on, as `subscribe` takes them. Each
 /// [`Event`] names its own with [`Event::topic`]; sent traffic is `traffic:sent`.
-pub const SESSION_TOPICS: [&str; 10] = [
+pub const SESSION_TOPICS: [&str; 12] = [
     "opened",
     "closed",
     "notification:*",
@@ -143,6 +157,8 @@ pub const SESSION_TOPICS: [&str; 10] = [
     "socket-error",
     "suspended",
     "resumed",
+    "resuming",
+    "resume-failed",
     "traffic:*",
     "traffic:sent",
     "traffic:received",
@@ -173,6 +189,8 @@ impl Event {
             Self::SocketError(_) => ("socket-error", None),
             Self::Suspended { .. } => ("suspended", None),
             Self::Resumed => ("resumed", None),
+            Self::Resuming { .. } => ("resuming", None),
+            Self::ResumeFailed { .. } => ("resume-failed", None),
             Self::TrafficReceived { .. } => ("traffic", Some("received")),
             Self::ObjectChanged(_) => ("changed", None),
         }
@@ -184,7 +202,13 @@ pub fn is_session_topic(topic: &str) -> bool {
     match topic.split_once(':') {
         None => matches!(
             topic,
-            "opened" | "closed" | "socket-error" | "suspended" | "resumed"
+            "opened"
+                | "closed"
+                | "socket-error"
+                | "suspended"
+                | "resumed"
+                | "resuming"
+                | "resume-failed"
         ),
         Some(("notification", name)) => !name.is_empty(),
         Some(("traffic", name)) => matches!(name, "*" | "sent" | "received"),

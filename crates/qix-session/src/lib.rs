@@ -127,8 +127,8 @@ pub use effect::{
 pub use input::{Call, Command, Input};
 pub use machine::Machine;
 pub use types::{
-    codes, Cause, CloseEvent, Config, ConnId, Failure, Liveness, NotConnectedReason, ObjectKey,
-    State, Waiter,
+    codes, AutoResume, Backoff, Cause, CloseEvent, Config, ConnId, Failure, Liveness,
+    NotConnectedReason, ObjectKey, State, Waiter,
 };
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub(crate) enum TimerId {
     Probe,
     /// A resume must be over by this deadline (Q-TIME-1).
     Resume,
+    /// The next automatic resume attempt (Q-AUTO-1).
+    AutoResume,
 }
 
 /// The armed timers. A handful at a time (one per connection, the OnConnected wait, the

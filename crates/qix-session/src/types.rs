@@ -265,6 +265,62 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How a dead connection is found (Q-LIVE-1). Default: see [`Liveness`].
     pub liveness: Option<Liveness>,
+    /// Resume on its own after a network suspension (Q-AUTO-1). Default `None`: off.
+    pub auto_resume: Option<AutoResume>,
+    /// Seeds the jitter of the back-off; a driver sets a random one. Default 0x9e37_79b9.
+    pub jitter_seed: u64,
+}
+
+/// How a session resumes on its own after a network suspension (Q-AUTO-1). Whether it
+/// tries depends on the close code: never after 1000, 4001 (idle), 4002 (licence), 4005
+/// (session limit), 4006 (authentication) and the 42xx permission and not-found codes; at
+/// once after 4003 (engine terminating), 4004 (app deleted) and 4007 (app mode changed); with
+/// back-off after the rest (1001, 1006, 1011, 4205 too many requests, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AutoResume {
+    /// The delays between attempts. Default: exponential from 1 s, capped at 30 s, jittered.
+    pub backoff: Backoff,
+    /// At most this many attempts. Default 10.
+    pub max_attempts: u32,
+    /// Resume with `only_if_attached` (re-attach to the same engine session). Default true.
+    pub only_if_attached: bool,
+    /// When re-attaching fails because the engine session is gone, try once more with a
+    /// full restore (reopen the doc, restore the objects). Default false.
+    pub restore_if_not_attached: bool,
+}
+
+impl Default for AutoResume {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::Exponential {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+                jitter: true,
+            },
+            max_attempts: 10,
+            only_if_attached: true,
+            restore_if_not_attached: false,
+        }
+    }
+}
+
+/// The delays between automatic resume attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backoff {
+    /// These delays, one per attempt; the last repeats.
+    Delays(Vec<Duration>),
+    /// `initial`, doubled per attempt, at most `max`; with `jitter`, each delay is drawn
+    /// between half of it and all of it.
+    Exponential {
+        /// The first delay.
+        initial: Duration,
+        /// The longest delay.
+        max: Duration,
+        /// Draw each delay between half and all of it.
+        jitter: bool,
+    },
 }
 
 /// How a connection that stopped delivering frames is found (Q-LIVE-1): when a call has
@@ -306,6 +362,8 @@ impl Default for Config {
             resume_timeout: Duration::from_secs(30),
             max_in_flight: 1024,
             liveness: Some(Liveness::default()),
+            auto_resume: None,
+            jitter_seed: 0x9e37_79b9,
         }
     }
 }

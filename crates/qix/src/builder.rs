@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qix_events::Bus;
-use qix_session::{Config, Liveness, Machine, State};
+use qix_session::{AutoResume, Config, Liveness, Machine, State};
 use qix_transport::{TlsRoots, Transport, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
@@ -133,6 +133,30 @@ impl SessionBuilder {
         self
     }
 
+    /// Resume on its own after a network suspension (needs
+    /// [`suspend_on_close`](Self::suspend_on_close)), with back-off (Q-AUTO-1). The close code
+    /// decides: never after 1000, 4001 (idle), 4002 (licence), 4005, 4006 (authentication) or
+    /// 42xx; at once after 4003, 4004, 4007; with back-off after the rest. Each attempt
+    /// emits `resuming` {attempt, delay}; the end is `resumed` or `resume-failed`. Calls made
+    /// meanwhile fail with [`Error::SessionSuspended`]; a manual `resume`, `suspend` or
+    /// `close` takes over. Default: off.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qix::Error> {
+    /// let session = qix::Session::builder("ws://127.0.0.1:9076/app/engineData")
+    ///     .suspend_on_close(true)
+    ///     .auto_resume(qix::AutoResume::default()) // 1 s doubling to 30 s, jittered, 10 tries
+    ///     .build()?;
+    /// # drop(session);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn auto_resume(mut self, policy: AutoResume) -> Self {
+        self.config.auto_resume = Some(policy);
+        self
+    }
+
     /// How long a close handshake may take (the engine's answer to a close, then the end of
     /// the connection) before the connection is dropped and the close counts as 1006
     /// (Q-CLOSE-4). Default 5 s; [`build`](Self::build) refuses zero.
@@ -181,7 +205,7 @@ impl SessionBuilder {
     ///
     /// Fails with [`Error::Config`] for a bad URL, header or protocol member, and with
     /// [`Error::NoRuntime`] outside a tokio runtime.
-    pub fn build(self) -> Result<Session, Error> {
+    pub fn build(mut self) -> Result<Session, Error> {
         if self.event_capacity == 0 {
             return Err(Error::Config(
                 "event_capacity must be at least 1".to_owned(),
@@ -236,6 +260,15 @@ impl SessionBuilder {
                     .map_err(|error| Error::Config(error.to_string()))?,
             ),
         };
+        if let Some(policy) = &self.config.auto_resume {
+            if policy.max_attempts == 0 {
+                return Err(Error::Config(
+                    "auto_resume max_attempts must be at least 1".to_owned(),
+                ));
+            }
+        }
+        // Different sessions dropped together must not come back together.
+        self.config.jitter_seed = random_seed();
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (control, control_inbox) = mpsc::channel(COMMANDS);
         let (calls, calls_inbox) = mpsc::channel(COMMANDS);
@@ -275,4 +308,14 @@ impl fmt::Debug for SessionBuilder {
             .field("event_capacity", &self.event_capacity)
             .finish()
     }
+}
+
+/// A seed for the back-off's jitter: std's per-process random hash keys, mixed with a counter,
+/// so that no random-number crate is needed for this one use.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.finish()
 }

@@ -19,7 +19,9 @@ use crate::Error;
 /// | `notification:<Method>`, `notification:*` | [`Notification`](Self::Notification) | the engine or proxy pushed a notification (`OnConnected`, `OnSessionTimedOut`, ...) |
 /// | `socket-error` | [`SocketError`](Self::SocketError) | the transport failed or sent a frame that is not a JSON-RPC object (not while suspended) |
 /// | `suspended` | [`Suspended`](Self::Suspended) | `suspend()` completed (manual) or the socket closed with `suspend_on_close` (network) |
-/// | `resumed` | [`Resumed`](Self::Resumed) | `resume()` restored the session |
+/// | `resumed` | [`Resumed`](Self::Resumed) | `resume()`, or an automatic resume, restored the session |
+/// | `resuming` | [`Resuming`](Self::Resuming) | an automatic resume attempt is scheduled, with its delay |
+/// | `resume-failed` | [`ResumeFailed`](Self::ResumeFailed) | the automatic resume gave up |
 /// | `traffic:sent`, `traffic:received`, `traffic:*` | [`Traffic`](Self::Traffic) | a frame was written or read |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -48,6 +50,21 @@ pub enum SessionEvent {
     },
     /// The session was resumed.
     Resumed,
+    /// An automatic resume attempt is scheduled (Q-AUTO-1,
+    /// [`SessionBuilder::auto_resume`](crate::SessionBuilder::auto_resume)).
+    Resuming {
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How long until it starts.
+        delay: std::time::Duration,
+    },
+    /// The automatic resume gave up; the session stays suspended (Q-AUTO-1).
+    ResumeFailed {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        error: Arc<Error>,
+    },
     /// A frame went out or came in.
     Traffic(Traffic),
     /// This subscriber fell behind and missed `missed` events; the ones after it follow.

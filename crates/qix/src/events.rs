@@ -94,6 +94,17 @@ impl Emitter {
                 },
             ),
             Event::Resumed => self.bus.publish_with(kind, name, || SessionEvent::Resumed),
+            Event::Resuming { attempt, delay } => {
+                tracing::debug!(attempt, ?delay, "automatic resume scheduled");
+                self.bus
+                    .publish_with(kind, name, || SessionEvent::Resuming { attempt, delay });
+            }
+            Event::ResumeFailed { attempts, failure } => {
+                let error = Arc::new(Error::from_failure(failure));
+                tracing::warn!(attempts, %error, "automatic resume gave up");
+                self.bus
+                    .publish(kind, name, SessionEvent::ResumeFailed { attempts, error });
+            }
             // Published above, and by the driver, which holds the frame's text.
             Event::Notification(_) | Event::TrafficReceived { .. } => {}
         }

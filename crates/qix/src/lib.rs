@@ -91,7 +91,7 @@ pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Tra
 pub use object::Object;
 pub use qix_events::ListenerGuard;
 pub use qix_rpc::RawJson;
-pub use qix_session::{Liveness, NotConnectedReason, State};
+pub use qix_session::{AutoResume, Backoff, Liveness, NotConnectedReason, State};
 pub use session::{EventStream, Session};
 
 pub use {qix_events, qix_rpc, qix_session, qix_transport};

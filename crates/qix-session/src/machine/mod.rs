@@ -15,7 +15,10 @@ use crate::objects::{self, Objects, RestorePlan};
 use crate::requests::{Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
+mod auto;
 mod time;
+
+use auto::{AutoState, AUTO};
 
 use crate::{
     Call, Cause, CloseEvent, Command, Config, ConnId, Effect, Event, Failure, Initiator, Input,
@@ -74,6 +77,10 @@ pub struct Machine {
     liveness_since: Option<Instant>,
     /// A liveness probe is out and no frame has come since.
     probing: bool,
+    /// An automatic resume in progress (Q-AUTO-1).
+    auto: Option<AutoState>,
+    /// The state of the back-off's jitter.
+    jitter: u64,
 }
 
 /// The waiter of a close nobody waits for: the one a release starts. Never replied to.
@@ -180,6 +187,7 @@ impl Phase {
 impl Machine {
     /// A machine for a session that has not been opened.
     pub fn new(config: Config) -> Self {
+        let jitter = config.jitter_seed;
         Self {
             config,
             phase: Phase::Idle,
@@ -197,6 +205,8 @@ impl Machine {
             last_frame: None,
             liveness_since: None,
             probing: false,
+            auto: None,
+            jitter,
         }
     }
 
@@ -245,6 +255,7 @@ impl Machine {
                     }
                 }
                 TimerId::Liveness => self.liveness_due(now),
+                TimerId::AutoResume => self.attempt_due(),
                 TimerId::Probe => self.probe_expired(),
                 TimerId::Resume => {
                     if let Phase::Resuming(_) = self.phase {
@@ -309,8 +320,10 @@ impl Machine {
     }
 
     fn reply(&mut self, waiter: Waiter, reply: Reply) {
-        if waiter != NOBODY {
-            self.effects.push_back(Effect::Reply { waiter, reply });
+        match waiter {
+            NOBODY => {}
+            AUTO => self.attempt_settled(reply),
+            _ => self.effects.push_back(Effect::Reply { waiter, reply }),
         }
     }
 
@@ -513,6 +526,7 @@ impl Machine {
 
     /// Q-CLOSE-1, Q-CLOSE-3.
     fn close(&mut self, waiter: Waiter, close: CloseEvent) {
+        self.stop_auto(); // Q-AUTO-1: nothing is resumed after a close
         match mem::replace(&mut self.phase, Phase::Idle) {
             phase @ (Phase::Idle | Phase::Closed) => {
                 self.phase = phase;
@@ -635,6 +649,7 @@ impl Machine {
 
     /// Q-SUSP-1.
     fn suspend(&mut self, waiter: Waiter, close: CloseEvent) {
+        self.stop_auto(); // Q-AUTO-1: a manual suspend takes over, and stays suspended
         match &mut self.phase {
             Phase::Open => {
                 // Suspending before the close goes out, so its close is never taken for a
@@ -654,6 +669,9 @@ impl Machine {
 
     /// Q-RES-1.
     fn resume(&mut self, waiter: Waiter, only_if_attached: bool) {
+        if waiter != AUTO {
+            self.stop_auto(); // Q-AUTO-1: a manual resume takes over
+        }
         if !matches!(self.phase, Phase::Suspended) {
             return self.invalid(waiter, "resume");
         }
@@ -859,6 +877,10 @@ impl Machine {
                 initiator: Initiator::Network,
                 close: close.clone(),
             });
+            self.fail_calls(calls, reason, &close);
+            let code = close.code;
+            self.last_close = Some(close);
+            return self.auto_resume_after(code);
         } else {
             self.close_objects();
             self.emit(Event::Closed(close.clone()));

@@ -2,6 +2,7 @@
 //! (`harness`). They live under `src/` so that proptest files its regressions in the crate's
 //! `proptest-regressions/` directory.
 
+mod auto;
 mod connections;
 mod harness;
 mod malformed;

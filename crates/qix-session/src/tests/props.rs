@@ -286,6 +286,10 @@ struct Checker {
     answered: HashSet<RequestId>,
     resumed: usize,
     resumes_done: usize,
+    /// Resumes that no command asked for (Q-AUTO-1).
+    auto_resumed: usize,
+    /// An automatic attempt is scheduled and has not started (Q-AUTO-1).
+    auto_waiting: bool,
 }
 
 impl Checker {
@@ -347,7 +351,15 @@ impl Checker {
                 assert_eq!(after, State::Resuming);
                 self.resume = Some(*waiter);
                 self.restores.clear();
+                self.auto_waiting = false;
             }
+            // An automatic attempt started on the clock (Q-AUTO-1).
+            Fed::Other if before == State::Suspended && after == State::Resuming => {
+                self.resume = None;
+                self.restores.clear();
+                self.auto_waiting = false;
+            }
+
             Fed::Suspend(close) if before == State::Open => {
                 assert_eq!(
                     after,
@@ -357,6 +369,13 @@ impl Checker {
                 self.suspend_close = Some(close.clone());
             }
             _ => {}
+        }
+        if matches!(
+            input,
+            Fed::Command(_, Kind::Resume | Kind::Close) | Fed::Suspend(_)
+        ) {
+            // A manual command takes over (Q-AUTO-1).
+            self.auto_waiting = false;
         }
         // (1) no call is pending without a socket to answer it.
         if !matches!(after, State::Open | State::Closing | State::Suspending) {
@@ -398,7 +417,7 @@ impl Checker {
                     && !self.over.contains(conn)
             });
             assert!(
-                finishing || self.released,
+                finishing || self.released || self.auto_waiting,
                 "a deadline with nothing to wait for ({after:?})"
             );
         }
@@ -561,10 +580,14 @@ impl Checker {
                     "resumed before the restore ended"
                 );
                 assert_eq!(h.machine.pending_calls(), 0);
-                let waiter = self.resume.expect("a resume is in progress");
-                assert!(effects.iter().any(
-                    |e| matches!(e, Effect::Reply { waiter: w, reply: Reply::Done } if *w == waiter)
-                ));
+                match self.resume {
+                    Some(waiter) => assert!(effects.iter().any(|e| matches!(
+                        e,
+                        Effect::Reply { waiter: w, reply: Reply::Done } if *w == waiter
+                    ))),
+                    // An automatic attempt: nobody to reply to.
+                    None => self.auto_resumed += 1,
+                }
                 self.resumed += 1;
             }
             Event::ObjectClosed(key) => {
@@ -580,6 +603,11 @@ impl Checker {
                 );
             }
             Event::Closed(_) => assert_eq!(after, State::Closed),
+            // Q-AUTO-1: attempts are scheduled and given up only while suspended.
+            Event::Resuming { .. } | Event::ResumeFailed { .. } => {
+                assert_eq!(after, State::Suspended, "{event:?}");
+                self.auto_waiting = matches!(event, Event::Resuming { .. });
+            }
             Event::TrafficReceived { object: None }
             | Event::Notification(_)
             | Event::SocketError(_) => {}
@@ -606,9 +634,14 @@ struct Run {
 }
 
 impl Run {
-    fn new(suspend_on_close: bool) -> Self {
+    fn new(suspend_on_close: bool, auto_resume: bool) -> Self {
         let config = Config {
             suspend_on_close,
+            // Q-AUTO-1 in half of the runs: attempts start on clock jumps, at random.
+            auto_resume: auto_resume.then(|| crate::AutoResume {
+                max_attempts: 3,
+                ..crate::AutoResume::default()
+            }),
             ..Config::default()
         };
         Self {
@@ -966,7 +999,8 @@ impl Run {
         }
         assert_eq!(self.h.machine.pending_calls(), 0);
         assert_eq!(
-            self.checker.resumed, self.checker.resumes_done,
+            self.checker.resumed,
+            self.checker.resumes_done + self.checker.auto_resumed,
             "one resumed per resume"
         );
         assert!(matches!(
@@ -990,11 +1024,12 @@ proptest! {
     #[test]
     fn proptest_random_sessions_keep_every_invariant(
         suspend_on_close in any::<bool>(),
+        auto_resume in any::<bool>(),
         setup in setup(),
         suspend in prop::option::of(code().prop_map(|code| Op::SuspendNow { code })),
         ops in prop::collection::vec(op(), 0..60),
     ) {
-        let mut run = Run::new(suspend_on_close);
+        let mut run = Run::new(suspend_on_close, auto_resume);
         for op in setup.into_iter().chain(suspend).chain(ops) {
             run.apply(op);
         }
