@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(
             options,
             Options {
-                host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                host: IpAddr::from([0, 0, 0, 0]),
                 port: 0,
                 ttl: 30
             }

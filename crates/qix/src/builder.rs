@@ -54,7 +54,7 @@ impl SessionBuilder {
 
     /// Suspend instead of close when the socket closes without being asked to (a server close
     /// with any code, or a dropped connection): the session emits `suspended` (network) and
-    /// keeps its objects for [`Session::resume`] (SPEC Q-SUSP-3). Default `false`: such a close
+    /// keeps its objects for [`Session::resume`] (Q-SUSP-3). Default `false`: such a close
     /// emits `closed` (Q-CLOSE-2).
     pub fn suspend_on_close(mut self, enabled: bool) -> Self {
         self.config.suspend_on_close = enabled;
@@ -62,7 +62,7 @@ impl SessionBuilder {
     }
 
     /// How long [`Session::resume`] waits for the engine's `OnConnected` notification before
-    /// taking the engine session as new (`SESSION_CREATED`). Default 5 s (SPEC Q-RES-1).
+    /// taking the engine session as new (`SESSION_CREATED`). Default 5 s (Q-RES-1).
     pub fn on_connected_timeout(mut self, timeout: Duration) -> Self {
         self.config.on_connected_timeout = timeout;
         self

@@ -419,7 +419,7 @@ impl Driver {
     }
 
     /// Publishes a frame to the session's and the object's traffic listeners, copying its text
-    /// only when someone listens (SPEC Q-EV-5).
+    /// only when someone listens (Q-EV-5).
     fn traffic(&self, direction: Direction, text: &str, object: Option<ObjectKey>) {
         let name = Some(direction.as_str());
         let object = object.and_then(|key| self.objects.get(&key));

@@ -62,8 +62,12 @@
 //!
 //! # Where qix differs from enigma.js
 //!
+//! Every rule a session follows, with its id (Q-OPEN-1, Q-REQ-4, ...), is written down in the
+//! project's [behaviour document](https://github.com/qix-rs/qix/blob/main/docs/behaviour.md)
+//! (`docs/behaviour.md`); tests are named after the ids. In short:
+//!
 //! - A server close with 1000 or 4000 (or any code) emits `closed`, or `suspended` with
-//!   `suspend_on_close`; enigma.js stays silent and leaves a dead session (SPEC Q-CLOSE-2).
+//!   `suspend_on_close`; enigma.js stays silent and leaves a dead session (Q-CLOSE-2).
 //! - A failed `open` is not remembered: `open` again retries; `open` never hangs (Q-OPEN-2).
 //! - `open` after `close` connects afresh (Q-OPEN-3); `close` on a session that is not open
 //!   resolves at once (Q-CLOSE-1); `close` on a suspended session closes it for good (Q-CLOSE-3).
