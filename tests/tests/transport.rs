@@ -87,10 +87,7 @@ fn spawn_fake_engine(mut acceptor: MemoryAcceptor) -> mpsc::UnboundedReceiver<Se
 }
 
 async fn serve(number: usize, connection: Connection, seen: mpsc::UnboundedSender<Seen>) {
-    let Connection {
-        mut sink,
-        mut source,
-    } = connection;
+    let (mut sink, mut source) = connection.into_parts();
     let greeting = json!({"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": "SESSION_CREATED"}});
     if sink.send(greeting.to_string()).await.is_err() {
         return;

@@ -78,7 +78,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let Connection { mut sink, mut source } = Loopback.connect().await.unwrap();
+//! let Connection { mut sink, mut source, .. } = Loopback.connect().await.unwrap();
 //! sink.send("hello".to_owned()).await.unwrap();
 //! assert!(matches!(source.next().await, Incoming::Text(text) if text == "hello"));
 //! drop(sink);
@@ -91,12 +91,14 @@
 
 mod close;
 mod error;
+mod handshake;
 pub mod memory;
 mod websocket;
 
 pub use async_trait::async_trait;
 pub use close::{check_close, CloseEvent};
 pub use error::TransportError;
+pub use handshake::Handshake;
 pub use websocket::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 
 use std::sync::Arc;
@@ -134,6 +136,8 @@ pub struct Connection {
     pub sink: Box<dyn FrameSink>,
     /// Receives frames and the close event from the peer.
     pub source: Box<dyn FrameSource>,
+    /// The server's answer to the opening handshake, when the transport has one.
+    handshake: Option<Handshake>,
 }
 
 impl Connection {
@@ -142,7 +146,21 @@ impl Connection {
         Connection {
             sink: Box::new(sink),
             source: Box::new(source),
+            handshake: None,
         }
+    }
+
+    /// Attaches the server's answer to the opening handshake (a transport does this before
+    /// handing the connection out).
+    pub fn with_handshake(mut self, handshake: Handshake) -> Self {
+        self.handshake = Some(handshake);
+        self
+    }
+
+    /// The server's answer to the opening handshake (status and response headers, such as
+    /// `Set-Cookie`), when the transport recorded one: the WebSocket transport always does.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
     }
 
     /// The two halves, to move them to different tasks.
