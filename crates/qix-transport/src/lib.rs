@@ -93,12 +93,16 @@ mod close;
 mod error;
 mod handshake;
 pub mod memory;
+#[cfg(feature = "websocket")]
 mod websocket;
 
 pub use async_trait::async_trait;
 pub use close::{check_close, CloseEvent};
 pub use error::TransportError;
 pub use handshake::Handshake;
+#[cfg(feature = "__rustls")]
+pub use websocket::rustls;
+#[cfg(feature = "websocket")]
 pub use websocket::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 
 use std::sync::Arc;
