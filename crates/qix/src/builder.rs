@@ -6,12 +6,17 @@ use std::time::Duration;
 
 use qix_events::Bus;
 use qix_session::{Config, Machine, State};
-use qix_transport::{TlsRoots, Transport, WebSocketTransport, WebSocketTransportBuilder};
+use qix_transport::Transport;
+#[cfg(feature = "websocket")]
+use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
 use crate::session::Senders;
 use crate::{Error, Session};
+
+#[cfg(feature = "websocket")]
+mod websocket;
 
 /// How many calls (and, apart, lifecycle commands) may wait for the driver before callers wait
 /// too.
@@ -36,6 +41,7 @@ const COMMANDS: usize = 1024;
 /// # }
 /// ```
 pub struct SessionBuilder {
+    #[cfg(feature = "websocket")]
     websocket: WebSocketTransportBuilder,
     transport: Option<Arc<dyn Transport>>,
     config: Config,
@@ -44,7 +50,10 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     pub(crate) fn new(url: String) -> Self {
+        #[cfg(not(feature = "websocket"))]
+        let _ = url;
         Self {
+            #[cfg(feature = "websocket")]
             websocket: WebSocketTransport::builder(url),
             transport: None,
             config: Config::default(),
@@ -70,12 +79,14 @@ impl SessionBuilder {
 
     /// Adds a request header to the WebSocket handshake (`X-Qlik-User`, `Authorization`,
     /// `Cookie`, ...). Repeatable. Default none.
+    #[cfg(feature = "websocket")]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.websocket = self.websocket.header(name, value);
         self
     }
 
     /// How long opening a WebSocket (TCP, TLS and handshake) may take. Default 10 s.
+    #[cfg(feature = "websocket")]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.websocket = self.websocket.connect_timeout(timeout);
         self
@@ -83,18 +94,21 @@ impl SessionBuilder {
 
     /// The largest message accepted from the engine; a larger one is an error, never an
     /// allocation of that size. Default 64 MiB.
+    #[cfg(feature = "websocket")]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.websocket = self.websocket.max_message_size(bytes);
         self
     }
 
     /// Trusts this CA certificate (PEM) for `wss://`, besides the default roots.
+    #[cfg(feature = "websocket")]
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
         self.websocket = self.websocket.add_root_certificate_pem(pem);
         self
     }
 
     /// Which root certificates `wss://` trusts. Default: see [`TlsRoots`].
+    #[cfg(feature = "websocket")]
     pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
         self.websocket = self.websocket.tls_roots(roots);
         self
@@ -146,11 +160,20 @@ impl SessionBuilder {
         }
         let transport: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
+            #[cfg(feature = "websocket")]
             None => Arc::new(
                 self.websocket
                     .build()
                     .map_err(|error| Error::Config(error.to_string()))?,
             ),
+            #[cfg(not(feature = "websocket"))]
+            None => {
+                return Err(Error::Config(
+                    "no transport: qix was built without its `websocket` feature, so give one \
+                     with SessionBuilder::transport"
+                        .to_owned(),
+                ))
+            }
         };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (control, control_inbox) = mpsc::channel(COMMANDS);
@@ -176,8 +199,10 @@ impl SessionBuilder {
 
 impl fmt::Debug for SessionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionBuilder")
-            .field("websocket", &self.websocket)
+        let mut debug = f.debug_struct("SessionBuilder");
+        #[cfg(feature = "websocket")]
+        debug.field("websocket", &self.websocket);
+        debug
             .field("custom_transport", &self.transport)
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)
