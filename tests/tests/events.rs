@@ -1,5 +1,5 @@
 //! The seed's events with their payloads, their order, and object-level events, observed over
-//! a real socket (SPEC Q-EV-*).
+//! a real socket (Q-EV-*).
 
 mod common;
 

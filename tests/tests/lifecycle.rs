@@ -1,4 +1,4 @@
-//! Opening and closing sessions against the mock engine over real sockets (SPEC Q-OPEN-*, Q-CLOSE-*).
+//! Opening and closing sessions against the mock engine over real sockets (Q-OPEN-*, Q-CLOSE-*).
 
 mod common;
 

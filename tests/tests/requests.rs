@@ -1,5 +1,5 @@
 //! Requests and incoming frames over a real socket: ids, wire shape, engine errors, frames
-//! that are not responses, and what a closing socket does to pending calls (SPEC Q-REQ-*).
+//! that are not responses, and what a closing socket does to pending calls (Q-REQ-*).
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! Suspending and resuming sessions against the mock engine over real sockets: manual and
 //! network suspension, reattaching within the TTL, restoring after the engine forgot the
-//! session (SPEC Q-SUSP-*, Q-RES-*).
+//! session (Q-SUSP-*, Q-RES-*).
 
 mod common;
 

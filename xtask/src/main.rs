@@ -6,6 +6,8 @@
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod checks;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
@@ -46,6 +48,50 @@ const CI: &[Step] = &[
         args: &["doc", "--workspace", "--no-deps", "--locked"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
+    // The crates without their WebSocket/TLS stack (the steps above build default features).
+    Step {
+        name: "qix without default features",
+        args: &["check", "-p", "qix", "--no-default-features", "--locked"],
+        env: &[],
+    },
+    Step {
+        name: "qix-transport without default features",
+        args: &[
+            "check",
+            "-p",
+            "qix-transport",
+            "--no-default-features",
+            "--locked",
+        ],
+        env: &[],
+    },
+    // Every published crate packages (README and LICENSE included). Not verified: that would
+    // build each crate again from its package.
+    Step {
+        name: "package",
+        args: &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "qix-integration-tests",
+            "--no-verify",
+            "--allow-dirty",
+            "--locked",
+        ],
+        env: &[],
+    },
+];
+
+/// CI checks that read cargo's output; they run after the steps of `ci`.
+type Check = fn(&str) -> Result<String, String>;
+const CI_CHECKS: &[(&str, Check)] = &[
+    ("rust-version", checks::rust_version),
+    (
+        "no TLS without default features",
+        checks::no_tls_without_default_features,
+    ),
 ];
 
 const PROPTEST: &[Step] = &[Step {
@@ -69,7 +115,10 @@ fn main() -> ExitCode {
         _ => {
             eprintln!("usage: cargo xtask <task>\n");
             eprintln!("tasks:");
-            eprintln!("  ci        fmt --check, clippy -D warnings, all tests, docs -D warnings");
+            eprintln!(
+                "  ci        fmt --check, clippy -D warnings, all tests, docs -D warnings, builds \
+                 without default features, package, rust-version against the lock"
+            );
             eprintln!("  proptest  the property tests with 50,000 cases each (release build)");
             eprintln!("  bench     the benchmarks");
             return ExitCode::from(2);
@@ -92,6 +141,18 @@ fn main() -> ExitCode {
             Err(error) => {
                 eprintln!("xtask: step `{}` could not start cargo: {error}", step.name);
                 return ExitCode::FAILURE;
+            }
+        }
+    }
+    if task.as_deref() == Some("ci") {
+        for (name, check) in CI_CHECKS {
+            eprintln!("xtask: {name}");
+            match check(&cargo) {
+                Ok(report) => eprintln!("xtask: {report}"),
+                Err(message) => {
+                    eprintln!("xtask: step `{name}` failed: {message}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }

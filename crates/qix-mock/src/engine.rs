@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use qix_rpc::EngineError;
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
@@ -80,7 +80,7 @@ impl MockEngine {
     ///
     /// When the address cannot be bound.
     pub async fn start_with(config: MockConfig) -> std::io::Result<MockEngine> {
-        let listener = TcpListener::bind(config.bind).await?;
+        let listener = listen(config.bind)?;
         let addr = listener.local_addr()?;
         let (queue, connections) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -238,6 +238,26 @@ impl Drop for MockEngine {
             task.abort();
         }
     }
+}
+
+/// Connections the kernel completes and queues before the engine accepts them: as many as
+/// Linux allows by default (`net.core.somaxconn`, 4096 since 5.4). A connect that finds the
+/// queue full waits for a SYN retry, a second or more, which a load test of thousands of
+/// simultaneous sessions would otherwise measure instead of the client.
+const BACKLOG: u32 = 4096;
+
+/// Binds like `TcpListener::bind`, with a deeper accept queue.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // What `TcpListener::bind` does on Unix: a restarted server may rebind its port at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -414,4 +434,32 @@ fn greeting(mode: OnConnected, state: &SessionState) -> Option<(Instant, String)
         "params": {"qSessionState": state.as_str()},
     });
     Some((connection::deadline_after(delay), frame.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel completes a connect once it is in the accept queue, so with nobody
+    /// accepting, 1,000 connects can only all complete when the queue holds 1,000.
+    #[tokio::test]
+    async fn the_listener_queues_a_thousand_connects_before_any_accept() {
+        let listener = listen(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = JoinSet::new();
+        for _ in 0..1000 {
+            connects.spawn(TcpStream::connect(addr));
+        }
+        let mut streams = Vec::new();
+        let all = async {
+            while let Some(connected) = connects.join_next().await {
+                streams.push(connected.unwrap().unwrap());
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), all)
+            .await
+            .expect("connects beyond the accept queue wait for a SYN retry, forever here");
+        assert_eq!(streams.len(), 1000);
+        drop(listener);
+    }
 }

@@ -43,7 +43,9 @@
 //! # }
 //! ```
 //!
-//! Run it by hand with `cargo run -p qix-mock -- --port 9076` (see `--help`).
+//! Run it by hand with `cargo run -p qix-mock -- --port 9076` (see `--help`); the binary keeps
+//! an engine session 30 s after its last socket unless told otherwise (`--ttl`), and serves
+//! the apps of a seed file with `--seed FILE`.
 //!
 //! The engine runs as tasks on the tokio runtime that starts it (which needs I/O and time
 //! enabled, as `#[tokio::test]` has). Under a paused clock (`start_paused`) its delays, TTLs and
@@ -111,6 +113,30 @@
 //! **Not modelled:** the delta protocol (`delta: true` is accepted and ignored: answers always
 //! carry full values), selections, hypercubes, reloads.
 //!
+//! # Seed files
+//!
+//! [`MockConfig::seed_json`] (and the binary's `--seed FILE`) reads apps from JSON: `apps` maps
+//! each app id to what it holds. `objects` maps an object id to its generic `type` and its
+//! `properties`; `dimensions`, `measures`, `bookmarks` and `variables` map an id to the
+//! properties; `fields` lists field names. Every part is optional; unknown keys are refused.
+//! The same as [`MockApp`] calls, with `qInfo` set the same way. `examples/seed.json`:
+//!
+//! ```json
+//! {
+//!   "apps": {
+//!     "Sales.qvf": {
+//!       "objects": { "sheet-1": { "type": "sheet", "properties": { "title": "Overview" } } },
+//!       "dimensions": { "dim-country": { "qDim": { "qFieldDefs": ["Country"] } } },
+//!       "measures": { "m-total": { "qMeasure": { "qDef": "Sum(Amount)" } } },
+//!       "bookmarks": { "bm-q1": { "qMetaDef": { "title": "Q1" } } },
+//!       "variables": { "v-year": { "qName": "vYear", "qDefinition": "2024" } },
+//!       "fields": ["Country", "Amount"]
+//!     },
+//!     "engineData": {}
+//!   }
+//! }
+//! ```
+//!
 //! # Controls
 //!
 //! On the engine ([`MockEngine`]): [`next_connection`](MockEngine::next_connection),
@@ -128,6 +154,7 @@
 mod config;
 mod connection;
 mod engine;
+mod seed;
 mod state;
 mod url;
 
@@ -135,6 +162,7 @@ pub use config::{MockApp, MockConfig, OnConnected, SessionState};
 pub use connection::MockConnection;
 pub use engine::MockEngine;
 pub use qix_rpc::{EngineError, Handle, Request};
+pub use seed::SeedError;
 
 /// Error codes the mock answers with, named as in the engine's `LocalizedErrorCode` list.
 pub mod codes {

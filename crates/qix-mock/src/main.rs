@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,23 +13,29 @@ use qix_mock::{MockConfig, MockEngine};
 const USAGE: &str = "\
 qix-mock: a mock Qlik Associative Engine (QIX) for testing clients
 
-Usage: qix-mock [--host <ip>] [--port <port>] [--ttl <seconds>]
+Usage: qix-mock [--host <ip>] [--port <port>] [--ttl <seconds>] [--seed <file>]
 
 Options:
   --host <ip>        address to listen on (default 127.0.0.1)
   --port <port>      port to listen on, 0 for any free one (default 9076)
   --ttl <seconds>    how long an engine session outlives its last socket when the URL
-                     has no /ttl/<seconds> (default 0, at most 1800)
+                     has no /ttl/<seconds>, so a client can suspend and resume
+                     (default 30, at most 1800; 0 drops it with its last socket)
+  --seed <file>      apps and objects to serve, as JSON (see qix-mock's examples/seed.json)
   -h, --help         print this help
 
 Connect to ws://<host>:<port>/app/<app>[/identity/<id>][/ttl/<seconds>].
-Apps are created empty on first OpenDoc. Ctrl-C stops the server.";
+Apps not in the seed are created empty on first OpenDoc. Ctrl-C stops the server.";
+
+/// Long enough for a person trying suspend and resume by hand.
+const DEFAULT_TTL: u64 = 30;
 
 #[derive(Debug, PartialEq)]
 struct Options {
     host: IpAddr,
     port: u16,
     ttl: u64,
+    seed: Option<PathBuf>,
 }
 
 /// `Ok(None)` means help was asked for.
@@ -36,7 +43,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
     let mut options = Options {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 9076,
-        ttl: 0,
+        ttl: DEFAULT_TTL,
+        seed: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -76,6 +84,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
                         format!("--ttl: `{text}` is not a number of seconds from 0 to 1800")
                     })?;
             }
+            "--seed" => options.seed = Some(PathBuf::from(value("--seed")?)),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -108,10 +117,22 @@ fn main() -> ExitCode {
 }
 
 async fn serve(options: Options) -> ExitCode {
-    let config = MockConfig::new()
+    let mut config = MockConfig::new()
         .bind(SocketAddr::new(options.host, options.port))
         .default_ttl(Duration::from_secs(options.ttl))
         .record(false);
+    if let Some(path) = &options.seed {
+        let seeded = std::fs::read_to_string(path)
+            .map_err(|error| error.to_string())
+            .and_then(|text| config.seed_json(&text).map_err(|error| error.to_string()));
+        config = match seeded {
+            Ok(config) => config,
+            Err(error) => {
+                eprintln!("qix-mock: --seed {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+    }
     let engine = match MockEngine::start_with(config).await {
         Ok(engine) => engine,
         Err(error) => {
@@ -152,12 +173,19 @@ mod tests {
         assert_eq!(
             options,
             Options {
-                host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                host: IpAddr::from([0, 0, 0, 0]),
                 port: 0,
-                ttl: 30
+                ttl: 30,
+                seed: None,
             }
         );
-        assert_eq!(parse(args("")).unwrap().unwrap().port, 9076);
+        let defaults = parse(args("")).unwrap().unwrap();
+        assert_eq!((defaults.port, defaults.ttl), (9076, DEFAULT_TTL));
+        let seeded = parse(args("--seed apps.json --ttl 0")).unwrap().unwrap();
+        assert_eq!(
+            (seeded.seed, seeded.ttl),
+            (Some(PathBuf::from("apps.json")), 0)
+        );
         assert_eq!(parse(args("--port 1 -h")).unwrap(), None);
     }
 
@@ -165,6 +193,7 @@ mod tests {
     fn bad_arguments_say_what_is_wrong() {
         for (line, expected) in [
             ("--port", "--port needs a value"),
+            ("--seed", "--seed needs a value"),
             ("--port 70000", "not a port number"),
             ("--host localhost", "not an IP address"),
             ("--ttl 1801", "from 0 to 1800"),

@@ -10,8 +10,12 @@ use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_qix-mock");
 
-/// Kills the server if the test fails before it stopped it.
-struct Server(std::process::Child);
+/// Kills the server if the test fails before it stopped it. Keeps its stdout open: the
+/// server prints on shutdown too.
+struct Server(
+    std::process::Child,
+    Option<BufReader<std::process::ChildStdout>>,
+);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -22,14 +26,15 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test]
-async fn the_binary_prints_its_url_serves_and_stops_on_ctrl_c() {
+/// Starts the binary with these arguments and returns it with the `ws://host:port` it prints.
+fn start(args: &[&str]) -> (Server, String) {
     let mut server = Server(
         Command::new(BINARY)
-            .args(["--port", "0", "--ttl", "5"])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
+        None,
     );
     let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
     let mut line = String::new();
@@ -39,6 +44,13 @@ async fn the_binary_prints_its_url_serves_and_stops_on_ctrl_c() {
         .find(|word| word.starts_with("ws://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
+    server.1 = Some(stdout);
+    (server, base)
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_url_serves_and_stops_on_ctrl_c() {
+    let (mut server, base) = start(&["--port", "0", "--ttl", "5"]);
 
     let url = format!("{base}/app/engineData");
     let (mut client, state) = Client::open(&url).await;
@@ -86,4 +98,50 @@ fn bad_arguments_exit_with_2_and_say_why() {
     let help = Command::new(BINARY).arg("--help").output().unwrap();
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--ttl <seconds>"));
+}
+
+#[tokio::test]
+async fn seeded_apps_are_served_and_the_default_ttl_keeps_a_session_for_resume() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.json");
+    // No --ttl: the default lets a client suspend and resume, as the README's quick start does.
+    let (_server, base) = start(&["--port", "0", "--seed", seed]);
+    let url = format!("{base}/app/Sales.qvf");
+    let (mut client, state) = Client::open(&url).await;
+    assert_eq!(state, "SESSION_CREATED");
+    let doc = client.open_doc("Sales.qvf").await;
+    let sheet = client.result(doc, "GetObject", json!(["sheet-1"])).await;
+    let sheet = common::handle(&sheet);
+    let layout = client.result(sheet, "GetLayout", json!([])).await;
+    assert_eq!(layout["qLayout"]["title"], "Overview");
+    let measure = client.result(doc, "GetMeasure", json!(["m-total"])).await;
+    assert!(common::handle(&measure) > 0);
+    client.close(1000, "").await;
+
+    let (mut client, state) = Client::open(&url).await;
+    assert_eq!(state, "SESSION_ATTACHED");
+    client.result(-1, "GetActiveDoc", json!([])).await;
+    client.close(1000, "").await;
+}
+
+#[test]
+fn a_bad_seed_file_exits_with_2_and_says_where() {
+    let dir = std::env::temp_dir().join(format!("qix-mock-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("seed.json");
+    std::fs::write(&file, r#"{"apps": {"a": {"objets": {}}}}"#).unwrap();
+    let output = Command::new(BINARY)
+        .args(["--port", "0", "--seed"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown key \"objets\""), "{stderr}");
+
+    let missing = Command::new(BINARY)
+        .args(["--port", "0", "--seed", "no/such/file.json"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
 }

@@ -39,7 +39,7 @@
 //! # Ok::<(), qix_rpc::ParamsError>(())
 //! ```
 //!
-//! # Classification (SPEC Q-REQ-4)
+//! # Classification (Q-REQ-4)
 //!
 //! A frame with an `id` is a [`Response`]; one without an `id` but with `params` is a
 //! [`Notification`]; anything else is a plain message whose `change`/`close` arrays still count

@@ -80,26 +80,26 @@ pub enum Input {
 /// A user command.
 #[derive(Debug)]
 pub enum Command {
-    /// Open the session (SPEC Q-OPEN-*). Replies [`Reply::Opened`](crate::Reply::Opened) with the
+    /// Open the session (Q-OPEN-*). Replies [`Reply::Opened`](crate::Reply::Opened) with the
     /// Global object.
     Open,
-    /// Call a method on a remote object (SPEC Q-REQ-*).
+    /// Call a method on a remote object (Q-REQ-*).
     Call(Call),
-    /// Close the session with this code and reason (SPEC Q-CLOSE-*).
+    /// Close the session with this code and reason (Q-CLOSE-*).
     Close {
         /// The WebSocket close code.
         code: u16,
         /// The close reason.
         reason: String,
     },
-    /// Suspend the session with this code and reason (SPEC Q-SUSP-*).
+    /// Suspend the session with this code and reason (Q-SUSP-*).
     Suspend {
         /// The WebSocket close code.
         code: u16,
         /// The close reason.
         reason: String,
     },
-    /// Resume a suspended session (SPEC Q-RES-*).
+    /// Resume a suspended session (Q-RES-*).
     Resume {
         /// Fail with `SessionNotAttached` instead of restoring on a fresh engine session.
         only_if_attached: bool,

@@ -1,5 +1,6 @@
-//! The QIX session as a pure state machine: every rule of SPEC.md about lifecycle, requests,
-//! events, suspend and resume, decided in one synchronous place with no I/O and no clock.
+//! The QIX session as a pure state machine: every rule of the project's `docs/behaviour.md`
+//! about lifecycle, requests, events, suspend and resume, decided in one synchronous place with
+//! no I/O and no clock.
 //! Feed it inputs (user commands, transport facts, the current time), drain the effects it asks
 //! for (connect, send, close, reply, emit).
 //!
@@ -94,10 +95,10 @@
 //! # Ok::<(), qix_rpc::MethodError>(())
 //! ```
 //!
-//! # Choices the SPEC leaves open
+//! # Choices the rules leave open
 //!
-//! SPEC.md lists the deviations from enigma.js with their rule ids; [`Machine`] gives the order
-//! of effects. Decided here:
+//! `docs/behaviour.md` lists the deviations from enigma.js with their rule ids; [`Machine`]
+//! gives the order of effects. Decided here:
 //! - an `OnConnected` whose `qSessionState` is missing or not a string counts as attached, as in
 //!   enigma.js (SR7);
 //! - a socket error on a connection that has not connected yet is not reported (enigma.js E11:

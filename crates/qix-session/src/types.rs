@@ -96,7 +96,7 @@ impl fmt::Display for Cause {
     }
 }
 
-/// The lifecycle states of SPEC.md "Lifecycle".
+/// The lifecycle states of docs/behaviour.md, "Lifecycle".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Never opened.
@@ -166,7 +166,7 @@ pub enum Failure {
     /// The connection could not be opened.
     #[error("could not connect: {0}")]
     ConnectFailed(Cause),
-    /// `OnConnected` reported an error state (SPEC Q-RES-2).
+    /// `OnConnected` reported an error state (Q-RES-2).
     #[error("the engine refused the session: OnConnected qSessionState {state}")]
     SessionState {
         /// The `qSessionState` value.
@@ -240,11 +240,11 @@ impl Failure {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Suspend instead of close when the connection closes unasked (SPEC Q-SUSP-3). Default
+    /// Suspend instead of close when the connection closes unasked (Q-SUSP-3). Default
     /// `false`.
     pub suspend_on_close: bool,
     /// How long `resume` waits for `OnConnected` before assuming `SESSION_CREATED`
-    /// (SPEC Q-RES-1). Default 5 s.
+    /// (Q-RES-1). Default 5 s.
     pub on_connected_timeout: Duration,
     /// Extra members written on every request (e.g. `return_empty`). Default none.
     pub protocol: Map<String, Value>,

@@ -57,6 +57,44 @@ pub enum TransportError {
         reason: String,
     },
 
+    /// A client certificate or its key given to the builder could not be read, or rustls
+    /// refused them (a key that does not fit the certificate, an unsupported key type).
+    #[error("invalid client certificate: {reason}")]
+    InvalidClientCertificate {
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The proxy URL given to the builder, or found in the environment, is not usable.
+    #[error("invalid proxy {url:?}: {reason}")]
+    InvalidProxy {
+        /// The URL, its password hidden.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The proxy answered `CONNECT` with a status other than 2xx (407: it wants credentials,
+    /// or refused the ones in the proxy URL).
+    #[error("proxy {url} refused CONNECT with HTTP {status}{}", reason_suffix(.reason))]
+    ProxyRejected {
+        /// The proxy URL, its password hidden.
+        url: String,
+        /// The HTTP status of its answer.
+        status: u16,
+        /// The reason phrase it sent, if any.
+        reason: Option<String>,
+    },
+
+    /// The proxy could not be talked to: it closed the connection, or its answer was not HTTP.
+    #[error("proxy {url}: {reason}")]
+    Proxy {
+        /// The proxy URL, its password hidden.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// The TCP connection could not be made (name resolution, refused, unreachable ...).
     #[error("could not connect to {addr}: {source}")]
     Connect {

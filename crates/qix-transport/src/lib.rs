@@ -79,15 +79,21 @@
 
 mod close;
 mod error;
+mod handshake;
 mod join;
 pub mod memory;
+#[cfg(feature = "websocket")]
 mod websocket;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use close::{check_close, CloseEvent};
 pub use error::TransportError;
+pub use handshake::Handshake;
 pub use join::{join, Joined};
+#[cfg(feature = "__rustls")]
+pub use websocket::rustls;
+#[cfg(feature = "websocket")]
 pub use websocket::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 
 use std::fmt;
@@ -154,14 +160,6 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
     async fn connect(&self) -> Result<Connection, TransportError>;
 }
 
-/// What the opening handshake told, for transports that have one.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Handshake {
-    /// The response headers, in order (a `Set-Cookie` of a proxy, for example).
-    pub response_headers: Vec<(String, String)>,
-}
-
 /// One open connection: its frames, both ways, and what its handshake told.
 ///
 /// Dropping it without a close ends the connection abruptly (the peer sees no close frame).
@@ -169,8 +167,8 @@ pub struct Handshake {
 pub struct Connection {
     /// The frames.
     pub frames: Box<dyn Frames>,
-    /// The handshake's answer (empty for transports without one).
-    pub handshake: Handshake,
+    /// The server's answer to the opening handshake, when the transport has one.
+    handshake: Option<Handshake>,
     /// The close reported by [`next`](Self::next), repeated on later calls.
     closed: Option<CloseEvent>,
 }
@@ -180,15 +178,22 @@ impl Connection {
     pub fn new(frames: impl Frames + 'static) -> Self {
         Self {
             frames: Box::new(frames),
-            handshake: Handshake::default(),
+            handshake: None,
             closed: None,
         }
     }
 
-    /// The same connection, with what its handshake told.
+    /// Attaches the server's answer to the opening handshake (a transport does this before
+    /// handing the connection out).
     pub fn with_handshake(mut self, handshake: Handshake) -> Self {
-        self.handshake = handshake;
+        self.handshake = Some(handshake);
         self
+    }
+
+    /// The server's answer to the opening handshake (status and response headers, such as
+    /// `Set-Cookie`), when the transport recorded one: the WebSocket transport always does.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
     }
 
     /// Sends one text frame and flushes it: a convenience over the [`Sink`] for tests and

@@ -7,12 +7,17 @@ use std::time::Duration;
 
 use qix_events::Bus;
 use qix_session::{AutoResume, Config, Liveness, Machine, State};
-use qix_transport::{TlsRoots, Transport, WebSocketTransport, WebSocketTransportBuilder};
+use qix_transport::Transport;
+#[cfg(feature = "websocket")]
+use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
 use crate::session::Senders;
 use crate::{Error, Session};
+
+#[cfg(feature = "websocket")]
+mod websocket;
 
 /// How many calls (and, apart, lifecycle commands) may wait for the driver before callers wait
 /// too.
@@ -37,6 +42,7 @@ const COMMANDS: usize = 1024;
 /// # }
 /// ```
 pub struct SessionBuilder {
+    #[cfg(feature = "websocket")]
     websocket: WebSocketTransportBuilder,
     transport: Option<Arc<dyn Transport>>,
     config: Config,
@@ -45,7 +51,10 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     pub(crate) fn new(url: String) -> Self {
+        #[cfg(not(feature = "websocket"))]
+        let _ = url;
         Self {
+            #[cfg(feature = "websocket")]
             websocket: WebSocketTransport::builder(url),
             transport: None,
             config: Config::default(),
@@ -55,7 +64,7 @@ impl SessionBuilder {
 
     /// Suspend instead of close when the socket closes without being asked to (a server close
     /// with any code, or a dropped connection): the session emits `suspended` (network) and
-    /// keeps its objects for [`Session::resume`] (SPEC Q-SUSP-3). Default `false`: such a close
+    /// keeps its objects for [`Session::resume`] (Q-SUSP-3). Default `false`: such a close
     /// emits `closed` (Q-CLOSE-2).
     pub fn suspend_on_close(mut self, enabled: bool) -> Self {
         self.config.suspend_on_close = enabled;
@@ -63,7 +72,7 @@ impl SessionBuilder {
     }
 
     /// How long [`Session::resume`] waits for the engine's `OnConnected` notification before
-    /// taking the engine session as new (`SESSION_CREATED`). Default 5 s (SPEC Q-RES-1).
+    /// taking the engine session as new (`SESSION_CREATED`). Default 5 s (Q-RES-1).
     pub fn on_connected_timeout(mut self, timeout: Duration) -> Self {
         self.config.on_connected_timeout = timeout;
         self
@@ -71,12 +80,14 @@ impl SessionBuilder {
 
     /// Adds a request header to the WebSocket handshake (`X-Qlik-User`, `Authorization`,
     /// `Cookie`, ...). Repeatable. Default none.
+    #[cfg(feature = "websocket")]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.websocket = self.websocket.header(name, value);
         self
     }
 
     /// How long opening a WebSocket (TCP, TLS and handshake) may take. Default 10 s.
+    #[cfg(feature = "websocket")]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.websocket = self.websocket.connect_timeout(timeout);
         self
@@ -84,6 +95,7 @@ impl SessionBuilder {
 
     /// The largest message accepted from the engine; a larger one is an error, never an
     /// allocation of that size. Default 64 MiB; [`build`](Self::build) refuses 0.
+    #[cfg(feature = "websocket")]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.websocket = self.websocket.max_message_size(bytes);
         self
@@ -92,6 +104,7 @@ impl SessionBuilder {
     /// How much the WebSocket reads from the socket at a time, which is also what an idle
     /// session keeps for reading; a larger message grows the buffer while it is read.
     /// Default 8 KiB: QIX answers are mostly small. Raise it when large answers dominate.
+    #[cfg(feature = "websocket")]
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.websocket = self.websocket.read_buffer_size(bytes);
         self
@@ -166,12 +179,14 @@ impl SessionBuilder {
     }
 
     /// Trusts this CA certificate (PEM) for `wss://`, besides the default roots.
+    #[cfg(feature = "websocket")]
     pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
         self.websocket = self.websocket.add_root_certificate_pem(pem);
         self
     }
 
     /// Which root certificates `wss://` trusts. Default: see [`TlsRoots`].
+    #[cfg(feature = "websocket")]
     pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
         self.websocket = self.websocket.tls_roots(roots);
         self
@@ -254,11 +269,20 @@ impl SessionBuilder {
         }
         let transport: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
+            #[cfg(feature = "websocket")]
             None => Arc::new(
                 self.websocket
                     .build()
                     .map_err(|error| Error::Config(error.to_string()))?,
             ),
+            #[cfg(not(feature = "websocket"))]
+            None => {
+                return Err(Error::Config(
+                    "no transport: qix was built without its `websocket` feature, so give one \
+                     with SessionBuilder::transport"
+                        .to_owned(),
+                ))
+            }
         };
         if let Some(policy) = &self.config.auto_resume {
             if policy.max_attempts == 0 {
@@ -301,8 +325,10 @@ impl SessionBuilder {
 
 impl fmt::Debug for SessionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionBuilder")
-            .field("websocket", &self.websocket)
+        let mut debug = f.debug_struct("SessionBuilder");
+        #[cfg(feature = "websocket")]
+        debug.field("websocket", &self.websocket);
+        debug
             .field("custom_transport", &self.transport)
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)

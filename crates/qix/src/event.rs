@@ -141,7 +141,7 @@ impl Traffic {
     }
 
     /// The frame's request id (`id`), when it has one: what `CancelRequest` takes to cancel a
-    /// call (SPEC Q-REQ-1).
+    /// call (Q-REQ-1).
     pub fn request_id(&self) -> Option<u64> {
         // Reads the id alone; the rest of the frame is skipped, not built.
         #[derive(serde::Deserialize)]

@@ -47,6 +47,35 @@
 //! | [`qix_events`] | topic-based event bus with bounded queues | you need enigma.js-style topics elsewhere |
 //! | `qix-mock` | a mock engine on 127.0.0.1 | you test code that talks to an engine |
 //!
+//! # Real deployments
+//!
+//! The builder reaches engines the way production networks need:
+//! - `wss://` checks the certificate and host name and sends SNI; add a CA with
+//!   [`add_root_certificate_pem`](SessionBuilder::add_root_certificate_pem) or `_der`, pick the
+//!   root store with [`tls_roots`](SessionBuilder::tls_roots) ([`TlsRoots`], read once per
+//!   process), present a client certificate with
+//!   [`client_certificate_pem`](SessionBuilder::client_certificate_pem) or
+//!   `client_certificate_pkcs12` (Qlik Sense Enterprise on Windows, port 4747, with an
+//!   `X-Qlik-User` header), or hand in a whole `rustls::ClientConfig` with `tls_config`. Only
+//!   [`danger_accept_invalid_certs`](SessionBuilder::danger_accept_invalid_certs) turns
+//!   checking off, and it is logged as a warning.
+//! - [`proxy`](SessionBuilder::proxy) tunnels through an HTTP proxy with `CONNECT`;
+//!   [`proxy_from_env`](SessionBuilder::proxy_from_env) reads `HTTPS_PROXY`, `HTTP_PROXY` and
+//!   `NO_PROXY`.
+//! - [`reuse_cookies`](SessionBuilder::reuse_cookies) sends the cookies a handshake set back on
+//!   the next connect (a resume).
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `websocket` | yes | the WebSocket transport and the builder's URL, header, TLS and proxy settings; without it, give a transport with [`SessionBuilder::transport`] (no TLS stack is compiled) |
+//! | `rustls-ring` | yes | `wss://` on rustls with the ring provider |
+//! | `rustls-aws-lc` | no | `wss://` on rustls with aws-lc-rs (needs cmake); ring wins when both are on |
+//! | `webpki-roots` | yes | Mozilla's roots compiled in ([`TlsRoots::WebPki`]) |
+//! | `native-roots` | no | the system's certificate store ([`TlsRoots::Native`]) |
+//! | `pkcs12` | yes | client certificates from `.pfx`/`.p12` files |
+//!
 //! # Cancel safety
 //!
 //! Dropping an [`Object::call`] future does not cancel a request the session already took: it
@@ -62,8 +91,12 @@
 //!
 //! # Where qix differs from enigma.js
 //!
+//! Every rule a session follows, with its id (Q-OPEN-1, Q-REQ-4, ...), is written down in the
+//! project's [behaviour document](https://github.com/qix-rs/qix/blob/main/docs/behaviour.md)
+//! (`docs/behaviour.md`); tests are named after the ids. In short:
+//!
 //! - A server close with 1000 or 4000 (or any code) emits `closed`, or `suspended` with
-//!   `suspend_on_close`; enigma.js stays silent and leaves a dead session (SPEC Q-CLOSE-2).
+//!   `suspend_on_close`; enigma.js stays silent and leaves a dead session (Q-CLOSE-2).
 //! - A failed `open` is not remembered: `open` again retries; `open` never hangs (Q-OPEN-2).
 //! - `open` after `close` connects afresh (Q-OPEN-3); `close` on a session that is not open
 //!   resolves at once (Q-CLOSE-1); `close` on a suspended session closes it for good (Q-CLOSE-3).
@@ -92,6 +125,11 @@ pub use object::Object;
 pub use qix_events::ListenerGuard;
 pub use qix_rpc::RawJson;
 pub use qix_session::{AutoResume, Backoff, Liveness, NotConnectedReason, State};
+#[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
+pub use qix_transport::rustls;
+pub use qix_transport::Handshake;
+#[cfg(feature = "websocket")]
+pub use qix_transport::TlsRoots;
 pub use session::{EventStream, Session};
 
 pub use {qix_events, qix_rpc, qix_session, qix_transport};

@@ -47,7 +47,7 @@ impl Session {
         }
     }
 
-    /// The session's lifecycle state (SPEC "Lifecycle"), as of the last input the driver
+    /// The session's lifecycle state (docs/behaviour.md, "Lifecycle"), as of the last input the driver
     /// handled: `Idle`, `Connecting`, `Open`, `Suspending`, `Suspended`, `Resuming`, `Closing`
     /// or `Closed`.
     pub fn state(&self) -> State {
@@ -57,7 +57,7 @@ impl Session {
     /// Opens the session and returns the Global object (handle -1).
     ///
     /// The first call connects; calls while connecting or open return the same Global without a
-    /// second socket (SPEC Q-OPEN-1). A failed connect fails with what went wrong (an HTTP status
+    /// second socket (Q-OPEN-1). A failed connect fails with what went wrong (an HTTP status
     /// is kept: [`Error::http_status`]) and is not remembered: call `open` again to retry
     /// (Q-OPEN-2). After [`close`](Self::close), `open` connects afresh (Q-OPEN-3).
     pub async fn open(&self) -> Result<Object, Error> {

@@ -1,4 +1,4 @@
-//! The session state machine: every rule of SPEC.md decided in one place.
+//! The session state machine: every rule of docs/behaviour.md decided in one place.
 
 use std::collections::{HashSet, VecDeque};
 use std::mem;

@@ -1,5 +1,5 @@
 //! The property test: random sequences of user commands, transport facts, engine frames and
-//! clock jumps, with the SPEC invariants checked after every step.
+//! clock jumps, with the invariants of docs/behaviour.md checked after every step.
 //!
 //! Cases: `PROPTEST_CASES` when set, else 2,000. Failures shrink to a short `Vec<Op>` and are
 //! saved under the crate's `proptest-regressions/`.

@@ -1,4 +1,4 @@
-//! One or more tests per SPEC rule, named `q_<rule>_<behaviour>`.
+//! One or more tests per rule of docs/behaviour.md, named `q_<rule>_<behaviour>`.
 
 use std::time::Duration;
 

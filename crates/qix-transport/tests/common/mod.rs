@@ -64,3 +64,81 @@ pub fn text(incoming: Incoming) -> String {
         other => panic!("expected a text message, got {other:?}"),
     }
 }
+
+/// A `ws://` server that echoes every text message, on as many connections as come.
+pub async fn echo_server() -> String {
+    let (listener, url) = listen().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use futures_util::{SinkExt, StreamExt};
+                let (mut socket, _) = accept(tcp).await;
+                while let Some(Ok(message)) = socket.next().await {
+                    if message.is_text() && socket.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// An HTTP `CONNECT` proxy on 127.0.0.1, written for the tests: it sends the head of every
+/// request it gets (request line and headers) on the channel, then tunnels to the named
+/// address, or answers `refusal` (a status line such as `407 Proxy Authentication Required`)
+/// instead when one is given.
+pub async fn connect_proxy(
+    refusal: Option<&'static str>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    let (seen, heads) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let _ = seen.send(head.clone());
+                if let Some(status) = refusal {
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\nProxy-Authenticate: Basic realm=\"test\"\r\n\r\n"
+                    );
+                    let _ = client.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let destination = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let Ok(mut upstream) = TcpStream::connect(destination.as_str()).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
