@@ -845,3 +845,50 @@ async fn q_res_3_a_session_app_is_restored_when_attached_and_lost_without_an_ope
         .await
         .unwrap();
 }
+
+/// Q-OPEN-4: open and resume tell whether the engine session was attached or created, and the
+/// session answers it at any time.
+#[tokio::test]
+async fn q_open_4_open_and_resume_report_attached_or_created() {
+    let engine = MockEngine::start().await.unwrap();
+    let session = Session::builder(engine.url("/app/app.qvf/ttl/30"))
+        .build()
+        .unwrap();
+    assert_eq!(session.engine_session(), qix::EngineSession::Unknown);
+    within(session.open()).await.unwrap();
+    assert_eq!(session.engine_session(), qix::EngineSession::Created);
+    within(session.suspend()).await.unwrap();
+    let attached = within(session.resume(true)).await.unwrap();
+    assert_eq!(attached, qix::EngineSession::Attached);
+    assert_eq!(session.engine_session(), qix::EngineSession::Attached);
+    within(session.suspend()).await.unwrap();
+    engine.forget_sessions();
+    let created = within(session.resume(false)).await.unwrap();
+    assert_eq!(created, qix::EngineSession::Created);
+    within(session.close()).await.unwrap();
+    // A second socket joins the engine session the first one keeps alive.
+    let first = Session::builder(engine.url("/app/app.qvf/identity/u1/ttl/30"))
+        .build()
+        .unwrap();
+    within(first.open()).await.unwrap();
+    let second = Session::builder(engine.url("/app/app.qvf/identity/u1/ttl/30"))
+        .build()
+        .unwrap();
+    within(second.open()).await.unwrap();
+    assert_eq!(second.engine_session(), qix::EngineSession::Attached);
+}
+
+/// Q-OPEN-4: an engine that says nothing leaves the open to its timeout, then open, unknown.
+#[tokio::test(start_paused = true)]
+async fn q_open_4_an_open_without_on_connected_opens_after_the_timeout_unknown() {
+    let engine = MockEngine::start().await.unwrap();
+    engine.set_on_connected(OnConnected::Omit);
+    let session = Session::builder(engine.url("/app/app.qvf"))
+        .on_connected_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    within(session.open()).await.unwrap();
+    assert_eq!(started.elapsed(), std::time::Duration::from_secs(2));
+    assert_eq!(session.engine_session(), qix::EngineSession::Unknown);
+}

@@ -55,14 +55,20 @@
 //! machine.handle(Input::Command { waiter: Waiter(1), command: Command::Open }, now);
 //! let [Effect::Connect { conn }] = drain(&mut machine)[..] else { panic!("expected a connect") };
 //!
-//! // ...and once the driver reports it connected, `opened` and the reply with Global.
+//! // ...once the driver reports it connected, the machine waits for the engine's greeting...
 //! machine.handle(Input::Connected { conn }, now);
+//! assert!(drain(&mut machine).is_empty());
+//! let greeting = br#"{"jsonrpc":"2.0","method":"OnConnected","params":{"qSessionState":"SESSION_CREATED"}}"#;
+//! let decoded = qix_rpc::decode_shared(Bytes::from_static(greeting));
+//! machine.handle(Input::Frame { conn, decoded }, now);
+//! // ...which opens the session: `opened`, the reply with Global, then the notification.
 //! let effects = drain(&mut machine);
-//! let [Effect::Emit(Event::Opened), Effect::Reply { waiter: Waiter(1), reply: Reply::Opened(global) }] =
+//! let [Effect::Emit(Event::TrafficReceived { .. }), Effect::Emit(Event::Opened), Effect::Reply { waiter: Waiter(1), reply: Reply::Opened(global) }, Effect::Emit(Event::Notification(_))] =
 //!     &effects[..]
 //! else {
 //!     panic!("expected opened and the Global object, got {effects:?}")
 //! };
+//! assert_eq!(machine.engine_session(), qix_session::EngineSession::Created);
 //! assert_eq!((global.handle, global.id.as_str()), (-1, "Global"));
 //!
 //! // A call: one frame to write, with request id 1 on Global's handle.
@@ -128,8 +134,8 @@ pub use effect::{
 pub use input::{Call, Command, Input};
 pub use machine::Machine;
 pub use types::{
-    codes, AutoResume, Backoff, Cause, CloseEvent, Config, ConnId, Failure, Liveness,
-    NotConnectedReason, ObjectKey, State, Waiter,
+    codes, AutoResume, Backoff, Cause, CloseEvent, Config, ConnId, EngineSession, Failure,
+    Liveness, NotConnectedReason, ObjectKey, State, Waiter,
 };
 
 #[cfg(test)]

@@ -117,6 +117,19 @@ pub enum State {
     Closed,
 }
 
+/// What the engine said of the engine session when a connection opened (Q-OPEN-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EngineSession {
+    /// The socket joined an engine session that was still alive (`SESSION_ATTACHED`): its
+    /// open doc and session objects are there.
+    Attached,
+    /// The engine made a new session (`SESSION_CREATED`): nothing of an earlier one is left.
+    Created,
+    /// Not known: no connection yet, or the engine sent no `OnConnected` in time.
+    Unknown,
+}
+
 /// Why a call failed with `NotConnected` (-1): the enigma.js messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotConnectedReason {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qix_events::Bus;
-use qix_session::{AutoResume, Config, Liveness, Machine, State};
+use qix_session::{AutoResume, Config, EngineSession, Liveness, Machine, State};
 use qix_transport::Transport;
 #[cfg(feature = "websocket")]
 use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
-use crate::session::Senders;
+use crate::session::{Senders, Status};
 use crate::{Error, Session};
 
 #[cfg(feature = "websocket")]
@@ -297,7 +297,10 @@ impl SessionBuilder {
         let (control, control_inbox) = mpsc::channel(COMMANDS);
         let (calls, calls_inbox) = mpsc::channel(COMMANDS);
         let (cancels, cancels_inbox) = mpsc::unbounded_channel();
-        let (state, state_view) = watch::channel(State::Idle);
+        let (state, state_view) = watch::channel(Status {
+            state: State::Idle,
+            engine_session: EngineSession::Unknown,
+        });
         let bus = Bus::with_capacity(self.event_capacity);
         let inbox = Inbox {
             control: control_inbox,

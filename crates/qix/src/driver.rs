@@ -14,7 +14,7 @@ use qix_events::Bus;
 use qix_rpc::{Bytes, RawJson};
 use qix_session::{
     Cause, CloseEvent, Command, ConnId, Effect, Event, Failure, Input, Machine, ObjectKey, Reply,
-    State, Waiter,
+    Waiter,
 };
 use qix_transport::{Connection, Frames, Incoming, Outgoing, Transport, TransportError};
 use rustc_hash::FxHashMap;
@@ -24,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 use crate::event::Direction;
 use crate::events::Emitter;
 use crate::object::ObjectShared;
+use crate::session::Status;
 
 /// Frames written and not yet taken by the socket before the driver stops taking calls:
 /// callers then wait on the bounded call channel, so a peer that reads slowly slows callers
@@ -50,7 +51,7 @@ pub(crate) struct Inbox {
     pub(crate) control: mpsc::Receiver<ToDriver>,
     pub(crate) calls: mpsc::Receiver<ToDriver>,
     pub(crate) cancels: mpsc::UnboundedReceiver<Waiter>,
-    pub(crate) state: watch::Sender<State>,
+    pub(crate) state: watch::Sender<Status>,
 }
 
 /// A reply as the handles see it: registered objects come with their shared state.
@@ -88,7 +89,7 @@ pub(crate) struct Driver {
     cancels: mpsc::UnboundedReceiver<Waiter>,
     /// Every handle is gone: the machine was told, nothing more comes from the handles.
     released: bool,
-    state: watch::Sender<State>,
+    state: watch::Sender<Status>,
     conns: Vec<Conn>,
     connecting: Vec<(ConnId, ConnectFuture)>,
     waiters: FxHashMap<Waiter, oneshot::Sender<DriverReply>>,
@@ -335,9 +336,12 @@ impl Driver {
     /// Carries out every effect the machine has queued, in its order.
     fn execute(&mut self) {
         // The state first: a caller woken by a reply below sees the state that reply left.
-        let state = self.machine.state();
+        let status = Status {
+            state: self.machine.state(),
+            engine_session: self.machine.engine_session(),
+        };
         self.state
-            .send_if_modified(|shown| std::mem::replace(shown, state) != state);
+            .send_if_modified(|shown| std::mem::replace(shown, status) != status);
         while let Some(effect) = self.machine.poll_effect() {
             match effect {
                 Effect::Connect { conn } => {

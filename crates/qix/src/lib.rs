@@ -124,7 +124,7 @@ pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Tra
 pub use object::Object;
 pub use qix_events::ListenerGuard;
 pub use qix_rpc::RawJson;
-pub use qix_session::{AutoResume, Backoff, Liveness, NotConnectedReason, State};
+pub use qix_session::{AutoResume, Backoff, EngineSession, Liveness, NotConnectedReason, State};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub use qix_transport::rustls;
 pub use qix_transport::Handshake;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::FusedStream;
 use qix_events::{Bus, Delivery, ListenerGuard, Subscription};
-use qix_session::{Command, State, Waiter};
+use qix_session::{Command, EngineSession, State, Waiter};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{DriverReply, ToDriver};
@@ -25,7 +25,7 @@ use crate::{Error, Object, SessionBuilder};
 pub struct Session {
     link: Link,
     bus: Bus<SessionEvent>,
-    state: watch::Receiver<State>,
+    state: watch::Receiver<Status>,
 }
 
 impl Session {
@@ -38,7 +38,7 @@ impl Session {
     pub(crate) fn new(
         senders: Senders,
         bus: Bus<SessionEvent>,
-        state: watch::Receiver<State>,
+        state: watch::Receiver<Status>,
     ) -> Self {
         Self {
             link: Link::Session(Arc::new(senders)),
@@ -51,7 +51,16 @@ impl Session {
     /// handled: `Idle`, `Connecting`, `Open`, `Suspending`, `Suspended`, `Resuming`, `Closing`
     /// or `Closed`.
     pub fn state(&self) -> State {
-        *self.state.borrow()
+        self.state.borrow().state
+    }
+
+    /// Whether the engine session of the current (or last) connection was attached to or
+    /// newly created, as the engine's `OnConnected` said (Q-OPEN-4): what
+    /// [`open`](Self::open) and [`resume`](Self::resume) found, readable at any time, by a
+    /// subscriber that came late too. [`EngineSession::Unknown`] before the first open, and
+    /// when the engine said nothing in time.
+    pub fn engine_session(&self) -> EngineSession {
+        self.state.borrow().engine_session
     }
 
     /// Opens the session and returns the Global object (handle -1).
@@ -118,8 +127,9 @@ impl Session {
     /// [`Error::SessionNotAttached`] and the session stays suspended; without it, the Doc is
     /// reopened and objects that cannot be restored emit `closed`. On a session that is not
     /// suspended it fails with [`Error::InvalidState`] and opens nothing.
-    pub async fn resume(&self, only_if_attached: bool) -> Result<(), Error> {
-        self.done(Command::Resume { only_if_attached }).await
+    pub async fn resume(&self, only_if_attached: bool) -> Result<EngineSession, Error> {
+        self.done(Command::Resume { only_if_attached }).await?;
+        Ok(self.engine_session())
     }
 
     async fn done(&self, command: Command) -> Result<(), Error> {
@@ -190,6 +200,13 @@ impl fmt::Debug for Session {
 
 fn check_close(code: u16, reason: &str) -> Result<(), Error> {
     qix_transport::check_close(code, reason).map_err(|error| Error::InvalidClose(error.to_string()))
+}
+
+/// What the driver shows of the machine after every input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub(crate) state: State,
+    pub(crate) engine_session: EngineSession,
 }
 
 /// The driver's inboxes: lifecycle commands, always taken; calls, which wait while the socket

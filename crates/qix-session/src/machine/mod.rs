@@ -21,8 +21,9 @@ mod time;
 use auto::{AutoState, AUTO};
 
 use crate::{
-    Call, Cause, CloseEvent, Command, Config, ConnId, Effect, Event, Failure, Initiator, Input,
-    NotConnectedReason, ObjectInfo, ObjectKey, Reply, SocketProblem, State, Waiter,
+    Call, Cause, CloseEvent, Command, Config, ConnId, Effect, EngineSession, Event, Failure,
+    Initiator, Input, NotConnectedReason, ObjectInfo, ObjectKey, Reply, SocketProblem, State,
+    Waiter,
 };
 
 /// The QIX session as a sans-IO state machine.
@@ -75,6 +76,9 @@ pub struct Machine {
     last_frame: Option<Instant>,
     /// Since when the liveness check has waited for a frame.
     liveness_since: Option<Instant>,
+    /// What the engine said of the engine session on the current or last connection
+    /// (Q-OPEN-4).
+    engine_session: EngineSession,
     /// A liveness probe is out and no frame has come since.
     probing: bool,
     /// An automatic resume in progress (Q-AUTO-1).
@@ -104,6 +108,8 @@ enum Phase {
         waiters: Vec<Waiter>,
         /// Idle or Closed: where a failed connect goes back to (Q-OPEN-2).
         before: State,
+        /// The socket is open; the engine's `OnConnected` is awaited (Q-OPEN-4).
+        greeting: bool,
     },
     Open,
     Suspending {
@@ -139,7 +145,7 @@ enum ResumeStep {
 }
 
 /// What `OnConnected` (or its absence) says about the engine session.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum SessionState {
     Created,
     Attached,
@@ -204,6 +210,7 @@ impl Machine {
             now: None,
             last_frame: None,
             liveness_since: None,
+            engine_session: EngineSession::Unknown,
             probing: false,
             auto: None,
             jitter,
@@ -235,16 +242,19 @@ impl Machine {
         }
         while let Some(timer) = self.timers.take_expired(now) {
             match timer {
-                TimerId::OnConnected => {
-                    if let Phase::Resuming(Resume {
+                TimerId::OnConnected => match self.phase {
+                    Phase::Resuming(Resume {
                         step: ResumeStep::AwaitingOnConnected,
                         ..
-                    }) = self.phase
-                    {
+                    }) => {
                         // Q-RES-1: no OnConnected in time means a fresh engine session.
                         self.session_state(SessionState::Created);
                     }
-                }
+                    // Q-OPEN-4: an open that heard nothing is open all the same, attachment
+                    // unknown.
+                    Phase::Connecting { greeting: true, .. } => self.finish_open(),
+                    _ => {}
+                },
                 // Q-CLOSE-4: a close the peer does not answer in time, or a connection that
                 // does not finish after its close.
                 TimerId::Socket(conn) => self.drop_socket(conn),
@@ -304,6 +314,13 @@ impl Machine {
         self.phase.state()
     }
 
+    /// Whether the engine session of the current (or last) connection was attached to or
+    /// created, as its `OnConnected` said (Q-OPEN-4). Unknown before the first one, and when
+    /// the engine said nothing during an open.
+    pub fn engine_session(&self) -> EngineSession {
+        self.engine_session
+    }
+
     /// The registered object with this key (None once closed).
     pub fn object(&self, key: ObjectKey) -> Option<&ObjectInfo> {
         self.objects.get(key)
@@ -350,6 +367,7 @@ impl Machine {
     fn connect(&mut self) {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
+        self.engine_session = EngineSession::Unknown;
         self.forget_liveness();
         self.link = Some(Link {
             conn,
@@ -476,6 +494,7 @@ impl Machine {
                 self.phase = Phase::Connecting {
                     waiters: vec![waiter],
                     before,
+                    greeting: false,
                 };
             }
             Phase::Connecting { waiters, .. } => waiters.push(waiter),
@@ -553,8 +572,9 @@ impl Machine {
                 };
             }
             Phase::Connecting { waiters, .. } => {
-                // The driver closes the socket as soon as it connects; the session never
-                // opened, so there is no `closed` to tell.
+                // The socket is closed as soon as it connects; the session never opened, so
+                // there is no `closed` to tell.
+                self.timers.stop(TimerId::OnConnected);
                 self.abandon(close.code, close.reason.clone());
                 self.phase = Phase::Closed;
                 self.fail_calls(waiters, NotConnectedReason::SocketClosed, &close);
@@ -707,14 +727,10 @@ impl Machine {
         link.connected = true;
         self.watch_idle();
         match &mut self.phase {
-            Phase::Connecting { waiters, .. } => {
-                let waiters = mem::take(waiters);
-                self.phase = Phase::Open;
-                let global = self.objects.register_global();
-                self.emit(Event::Opened);
-                for waiter in waiters {
-                    self.reply(waiter, Reply::Opened(global.clone()));
-                }
+            Phase::Connecting { greeting, .. } => {
+                // Q-OPEN-4: the engine's OnConnected says whether the session is attached.
+                *greeting = true;
+                self.arm(TimerId::OnConnected, self.config.on_connected_timeout);
             }
             Phase::Resuming(resume) => {
                 resume.step = ResumeStep::AwaitingOnConnected;
@@ -738,7 +754,10 @@ impl Machine {
         self.link = None;
         self.forget_liveness();
         match mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Connecting { waiters, before } => {
+            Phase::Connecting {
+                waiters, before, ..
+            } => {
+                self.timers.stop(TimerId::OnConnected);
                 // Q-OPEN-2: not cached, no socket-error; the next open tries again.
                 self.phase = Phase::before_connecting(before);
                 for waiter in waiters {
@@ -809,7 +828,10 @@ impl Machine {
             NotConnectedReason::SocketClosed
         };
         match mem::replace(&mut self.phase, Phase::Idle) {
-            Phase::Connecting { waiters, before } => {
+            Phase::Connecting {
+                waiters, before, ..
+            } => {
+                self.timers.stop(TimerId::OnConnected);
                 // Q-OPEN-2: open never hangs.
                 self.phase = Phase::before_connecting(before);
                 self.fail_calls(waiters, NotConnectedReason::SocketClosed, &close);
@@ -1022,10 +1044,17 @@ impl Machine {
             Phase::Resuming(Resume {
                 step: ResumeStep::AwaitingOnConnected,
                 ..
-            })
+            }) | Phase::Connecting { greeting: true, .. }
         );
         let state = (awaiting && notification.method.as_deref() == Some("OnConnected"))
             .then(|| read_session_state(&notification.params));
+        let opening = matches!(self.phase, Phase::Connecting { .. });
+        if let (Some(state), true) = (&state, opening) {
+            // The session opens on it: `opened` comes before the notification, as the seed
+            // has it.
+            self.session_state(state.clone());
+            return self.emit(Event::Notification(notification));
+        }
         self.emit(Event::Notification(notification));
         if let Some(state) = state {
             self.timers.stop(TimerId::OnConnected);
@@ -1035,8 +1064,20 @@ impl Machine {
 
     // ---- resume ------------------------------------------------------------------------
 
-    /// Q-RES-2: what the engine said about the session decides the resume.
+    /// Q-RES-2: what the engine said about the session decides the resume; Q-OPEN-4: it is
+    /// what an open learns.
     fn session_state(&mut self, state: SessionState) {
+        self.engine_session = match &state {
+            SessionState::Created => EngineSession::Created,
+            SessionState::Attached => EngineSession::Attached,
+            SessionState::Refused(_) => EngineSession::Unknown,
+        };
+        if let Phase::Connecting { greeting: true, .. } = self.phase {
+            return match state {
+                SessionState::Refused(state) => self.refuse_open(Failure::SessionState { state }),
+                _ => self.finish_open(),
+            };
+        }
         let Phase::Resuming(resume) = &mut self.phase else {
             return;
         };
@@ -1053,6 +1094,39 @@ impl Machine {
             return;
         };
         self.abandon_resume(resume, failure);
+    }
+
+    /// Q-OPEN-1: the socket is open and the engine has said how it sees the session (or
+    /// said nothing in time): the session is Open.
+    fn finish_open(&mut self) {
+        let Phase::Connecting { waiters, .. } = &mut self.phase else {
+            return;
+        };
+        let waiters = mem::take(waiters);
+        self.timers.stop(TimerId::OnConnected);
+        self.phase = Phase::Open;
+        let global = self.objects.register_global();
+        self.emit(Event::Opened);
+        for waiter in waiters {
+            self.reply(waiter, Reply::Opened(global.clone()));
+        }
+    }
+
+    /// Q-OPEN-4: the engine refused the session in its OnConnected: the open fails, the
+    /// socket is closed.
+    fn refuse_open(&mut self, failure: Failure) {
+        let Phase::Connecting {
+            waiters, before, ..
+        } = mem::replace(&mut self.phase, Phase::Idle)
+        else {
+            return;
+        };
+        self.timers.stop(TimerId::OnConnected);
+        self.abandon(1000, String::new());
+        self.phase = Phase::before_connecting(before);
+        for waiter in waiters {
+            self.fail(waiter, failure.clone());
+        }
     }
 
     /// The resume fails: its socket is closed, the session is Suspended as before it.

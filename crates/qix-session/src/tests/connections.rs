@@ -69,7 +69,7 @@ fn q_close_4_a_connection_that_does_not_end_after_its_close_is_dropped() {
     let mut h = Harness::manual(Config::default());
     h.command(crate::Command::Open);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     // The peer closes; its stream never ends (TCP stays up).
     h.feed(Input::SocketClosed {
         conn,
@@ -91,7 +91,7 @@ fn q_close_4_a_connection_whose_stream_ends_needs_no_timer() {
     let mut h = Harness::manual(Config::default());
     h.command(crate::Command::Open);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     h.feed(Input::SocketClosed {
         conn,
         close: CloseEvent::new(1000, ""),
@@ -107,7 +107,7 @@ fn q_close_4_a_stream_that_ends_without_a_close_is_a_close_with_1006() {
     let mut h = Harness::manual(Config::default());
     h.command(crate::Command::Open);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     h.feed(Input::SocketEnded { conn });
     assert_eq!(h.state(), State::Closed);
     assert!(h
@@ -127,7 +127,7 @@ fn q_close_4_close_while_connecting_is_sent_once_connected_and_timed_from_then()
         drops(&h).is_empty(),
         "a connect in progress is not timed here"
     );
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     assert_eq!(h.socket_closes(), vec![(conn, 4001, "late".to_owned())]);
     h.advance(CLOSE_TIMEOUT);
     assert_eq!(drops(&h), vec![conn]);

@@ -266,6 +266,16 @@ impl Harness {
         self.feed(Input::SocketEnded { conn });
     }
 
+    /// The socket `conn` is open and, when an open waits for it, the engine greets it with
+    /// `OnConnected` (SESSION_CREATED), as a real engine does first thing (Q-OPEN-4).
+    pub(crate) fn connected(&mut self, conn: ConnId) {
+        self.feed(Input::Connected { conn });
+        if self.state() == crate::State::Connecting {
+            self.push_frame(conn, &on_connected("SESSION_CREATED").encode());
+            self.settle();
+        }
+    }
+
     /// Handles every input in flight without moving the clock.
     pub(crate) fn settle(&mut self) {
         while let Some(input) = self.inbox.pop_front() {

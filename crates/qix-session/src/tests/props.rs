@@ -541,7 +541,8 @@ impl Checker {
     ) {
         match event {
             Event::Opened => {
-                assert!(matches!(input, Fed::Connected) && before == State::Connecting);
+                // Q-OPEN-4: once connected, on the engine's OnConnected or its timeout.
+                assert_eq!((before, after), (State::Connecting, State::Open));
             }
             Event::Suspended {
                 initiator: Initiator::Manual,

@@ -44,6 +44,14 @@ fn is_done(reply: &Reply) -> bool {
     matches!(reply, Reply::Done)
 }
 
+/// The session's events but for the greeting's traffic and notification (Q-OPEN-4).
+fn opened_events(h: &Harness) -> Vec<Event> {
+    h.events()
+        .into_iter()
+        .filter(|e| !matches!(e, Event::TrafficReceived { .. } | Event::Notification(_)))
+        .collect()
+}
+
 /// Index of the first effect in the log that matches.
 fn position(h: &Harness, from: usize, matches: impl Fn(&Effect) -> bool) -> usize {
     h.log[from..]
@@ -66,9 +74,8 @@ fn q_open_1_first_open_connects_and_replies_global_once_connected() {
         "open resolves only once the socket is open"
     );
 
-    h.feed(Input::Connected {
-        conn: h.last_conn(),
-    });
+    let conn = h.last_conn();
+    h.connected(conn);
     assert_eq!(h.state(), State::Open);
     let Reply::Opened(global) = h.reply(waiter) else {
         panic!("open did not reply Opened")
@@ -78,7 +85,7 @@ fn q_open_1_first_open_connects_and_replies_global_once_connected() {
     assert_eq!(global.object_type, "Global");
     assert_eq!(global.generic_type.as_deref(), Some("Global"));
     assert_eq!(h.machine.object(global.key), Some(global));
-    assert_eq!(h.events(), vec![Event::Opened]);
+    assert_eq!(opened_events(&h), vec![Event::Opened]);
 }
 
 #[test]
@@ -87,14 +94,13 @@ fn q_open_1_concurrent_opens_share_one_socket_and_one_opened() {
     let first = h.command(crate::Command::Open);
     let second = h.command(crate::Command::Open);
     assert_eq!(h.connects().len(), 1, "one socket for both");
-    h.feed(Input::Connected {
-        conn: h.last_conn(),
-    });
+    let conn = h.last_conn();
+    h.connected(conn);
     let (Reply::Opened(a), Reply::Opened(b)) = (h.reply(first), h.reply(second)) else {
         panic!("both opens resolve with Global")
     };
     assert_eq!(a, b);
-    assert_eq!(h.events(), vec![Event::Opened]);
+    assert_eq!(opened_events(&h), vec![Event::Opened]);
 }
 
 #[test]
@@ -136,9 +142,8 @@ fn q_open_1_open_while_suspended_or_closing_is_an_invalid_state() {
 
     let mut h = Harness::manual(config());
     h.command(crate::Command::Open);
-    h.feed(Input::Connected {
-        conn: h.last_conn(),
-    });
+    let conn = h.last_conn();
+    h.connected(conn);
     h.close(1000, "");
     let while_closing = h.command(crate::Command::Open);
     assert_eq!(
@@ -184,9 +189,8 @@ fn q_open_2_failure_is_not_cached_and_the_next_open_connects_again() {
     let retry = h.command(crate::Command::Open);
     assert_eq!(h.connects().len(), 2);
     assert_ne!(h.last_conn(), failed_conn);
-    h.feed(Input::Connected {
-        conn: h.last_conn(),
-    });
+    let conn = h.last_conn();
+    h.connected(conn);
     assert!(matches!(h.reply(retry), Reply::Opened(_)));
 }
 
@@ -356,7 +360,7 @@ fn q_close_1_close_while_connecting_fails_open_and_emits_no_closed() {
     assert!(is_done(h.reply(closing)));
     assert_eq!(h.state(), State::Closed);
     // It connects anyway and is closed with the close asked for: nothing else happens.
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     assert_eq!(h.socket_closes(), vec![(conn, 1000, String::new())]);
     let mark = h.mark();
     h.socket_closed(conn, 1000, "");
@@ -641,9 +645,8 @@ fn q_req_3_a_call_without_a_socket_fails_not_connected_and_writes_nothing() {
         failed(h.reply(connecting)),
         &not_connected(NotConnectedReason::NotConnected, None)
     );
-    h.feed(Input::Connected {
-        conn: h.last_conn(),
-    });
+    let conn = h.last_conn();
+    h.connected(conn);
     h.close(4100, "bye");
     let closing = h.call(ObjectKey(0), "EngineVersion", json!([]));
     assert_eq!(
@@ -1013,8 +1016,9 @@ fn q_ev_1_events_carry_the_seed_payloads() {
     assert_eq!(
         h.events(),
         vec![
-            Event::Opened,
+            // Q-OPEN-4: the open waits for the greeting, then opens, then tells it.
             Event::TrafficReceived { object: None },
+            Event::Opened,
             Event::Notification(crate::tests::shared(&on_connected("SESSION_CREATED"))),
             Event::SocketError(SocketProblem::Transport(reset)),
             Event::Suspended {
@@ -1170,7 +1174,7 @@ fn q_ev_3_while_resuming_on_connected_is_visible_but_changes_are_not() {
     h.engine.auto_connect = false;
     h.resume(false);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     let mark = h.mark();
     h.frame(
         conn,
@@ -1369,7 +1373,7 @@ fn q_res_1_resume_reconnects_and_waits_for_on_connected() {
         None,
         "the wait starts once connected"
     );
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     assert_eq!(
         h.machine.poll_timeout(),
         Some(h.now + Duration::from_secs(5))
@@ -1539,7 +1543,7 @@ fn q_res_2_a_missing_or_ill_typed_session_state_counts_as_attached() {
         h.engine.auto_connect = false;
         let waiter = h.resume(true);
         let conn = h.last_conn();
-        h.feed(Input::Connected { conn });
+        h.connected(conn);
         h.frame(
             conn,
             Incoming::Notification(Notification {
@@ -2124,7 +2128,7 @@ fn q_ev_3_change_arrays_on_the_socket_of_an_abandoned_resume_are_ignored() {
     h.engine.auto_connect = false;
     h.resume(false);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     h.close(1000, "");
     let mark = h.mark();
     // The handles of the resume's socket belong to another engine session.

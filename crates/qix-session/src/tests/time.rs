@@ -312,7 +312,7 @@ fn q_live_1_the_idle_probe_watches_a_session_that_only_listens() {
     let mut h = Harness::manual(live(true));
     h.command(Command::Open);
     let conn = h.last_conn();
-    h.feed(Input::Connected { conn });
+    h.connected(conn);
     let mark = h.mark();
     h.advance(Duration::from_secs(20));
     assert_eq!(probes(&h, mark), 1);
