@@ -220,6 +220,7 @@ fn bench(options: &Options) -> Result<(), String> {
         None
     };
     let cpus = thread::available_parallelism().map_or(0, usize::from);
+    let load_before = load_average();
     // Pinning this process before starting anything pins the server and every client with it
     // (children inherit the affinity); the build above used every CPU.
     let cpu = if options.pin { pin_self()? } else { None };
@@ -329,6 +330,8 @@ fn bench(options: &Options) -> Result<(), String> {
         },
         "machine": {
             "cpus": cpus,
+            // Other work on the machine slows calls/s more than it moves CPU per call.
+            "load_average": [load_before, load_average()],
             "nofile": nofile,
             "node": enigma.as_ref().map(|node| node.node_version.clone()),
             "enigma.js": enigma.as_ref().map(|node| node.enigma_version.clone()),
@@ -356,6 +359,16 @@ fn bench(options: &Options) -> Result<(), String> {
     }
     Ok(())
 }
+/// The 1-minute load average, when the system tells it.
+fn load_average() -> Option<f64> {
+    fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

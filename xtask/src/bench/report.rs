@@ -179,6 +179,15 @@ impl Results {
              raw: a bare tokio-tungstenite loop parsing with serde_json, no session (the ceiling); \
              qix: its public API; enigma.js: its public API on node"
         );
+        if let [Some(before), Some(after)] =
+            [0, 1].map(|i| context["machine"]["load_average"][i].as_f64())
+        {
+            let _ = writeln!(
+                out,
+                "load average {before:.1} at the start, {after:.1} at the end: other work on the \
+                 machine lowers calls/s more than it moves CPU per call"
+            );
+        }
         for spec in self.specs() {
             self.section(&mut out, spec);
         }
