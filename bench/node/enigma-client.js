@@ -221,6 +221,8 @@ const workloads = {
     metrics.heap_kib = (heapAfter - heap) / 1024 / args.ops;
     if (span.rssBytes !== null) metrics.rss_kib = span.rssBytes / 1024 / args.ops;
     metrics.open_ms = openMs;
+    metrics.ops_per_s = args.ops / (openMs / 1000); // without the settling time
+    delete metrics.server_share; // the span includes the settling time
     return metrics;
   },
 

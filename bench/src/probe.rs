@@ -153,6 +153,12 @@ impl Report {
         self
     }
 
+    /// Leaves a figure out (one that would mislead for this workload).
+    pub fn forget(&mut self, name: &str) -> &mut Self {
+        self.metrics.remove(name);
+        self
+    }
+
     /// The per-operation figures of a span of `ops` operations.
     pub fn per_op(&mut self, span: &Span) -> &mut Self {
         let ops = self.ops as f64;
