@@ -70,7 +70,8 @@ usage: cargo xtask bench [options]
   --pin / --no-pin    run the server and the clients on one CPU (default), or let the
                       scheduler place them
 
-The table goes to stdout, progress to stderr, everything to target/bench/results.json.";
+The table goes to stdout, progress to stderr, everything to target/bench/results.json.
+The crates' own micro-benchmarks are apart: cargo bench --workspace.";
 
 impl Options {
     fn parse(args: &[String]) -> Result<Self, String> {
