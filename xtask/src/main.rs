@@ -2,10 +2,12 @@
 //!
 //! `cargo xtask ci` runs every check a change must pass, in the order CI runs them, and stops at
 //! the first one that fails. `cargo xtask proptest` runs the property tests with many more cases.
+//! `cargo xtask bench` runs the side-by-side benchmark (see `bench.rs`).
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod bench;
 mod checks;
 
 use std::env;
@@ -100,18 +102,12 @@ const PROPTEST: &[Step] = &[Step {
     env: &[("PROPTEST_CASES", "50000")],
 }];
 
-const BENCH: &[Step] = &[Step {
-    name: "bench",
-    args: &["bench", "--workspace", "--locked"],
-    env: &[],
-}];
-
 fn main() -> ExitCode {
     let task = env::args().nth(1);
     let steps = match task.as_deref() {
         Some("ci") => CI,
         Some("proptest") => PROPTEST,
-        Some("bench") => BENCH,
+        Some("bench") => return bench::run(&env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!("usage: cargo xtask <task>\n");
             eprintln!("tasks:");
@@ -120,7 +116,9 @@ fn main() -> ExitCode {
                  without default features, package, rust-version against the lock"
             );
             eprintln!("  proptest  the property tests with 50,000 cases each (release build)");
-            eprintln!("  bench     the benchmarks");
+            eprintln!(
+                "  bench     raw vs qix vs enigma.js, side by side (`cargo xtask bench --help`)"
+            );
             return ExitCode::from(2);
         }
     };

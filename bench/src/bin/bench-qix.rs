@@ -1,0 +1,286 @@
+//! qix through its public API, as a user calls it: `Session::builder(url).build()`,
+//! `session.open()`, `global.call(..)`, `call_raw`, `suspend`, `resume(true)`, `subscribe`.
+//! Everything runs on a current-thread runtime but `tasks8`, which shares one session between
+//! 8 tasks on a 2-worker multi-thread runtime.
+//!
+//! Calls in flight are `IN_FLIGHT` loops joined in one task, each awaiting one call after
+//! another: the harness allocates nothing per call, so what is counted is qix's.
+
+use std::alloc::System;
+use std::cell::Cell;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{future, StreamExt};
+use qix::{Object, Session, SessionEvent};
+use qix_bench::cli::{IN_FLIGHT, OPENING, TASKS};
+use qix_bench::engine::{self, BigResult};
+use qix_bench::{BoxError, ClientArgs, Probe, Report, Workload, SETTLE};
+use serde_json::{json, Value};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const CLIENT: &str = "qix";
+
+fn main() -> ExitCode {
+    qix_bench::client_main(CLIENT, |args| {
+        let runtime = match args.workload {
+            Workload::Tasks8 => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?,
+            _ => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+        };
+        runtime.block_on(run(args))
+    })
+}
+
+async fn run(args: &ClientArgs) -> Result<Report, BoxError> {
+    match args.workload {
+        Workload::Seq => seq(args).await,
+        Workload::Inflight => inflight(args, false).await,
+        Workload::Traffic => inflight(args, true).await,
+        Workload::Tasks8 => tasks8(args).await,
+        Workload::BigValue => big(args, false).await,
+        Workload::BigRaw => big(args, true).await,
+        Workload::Idle => idle(args).await,
+        Workload::Suspend => suspend(args).await,
+    }
+}
+
+async fn open(url: &str) -> Result<(Session, Object), BoxError> {
+    let session = Session::builder(url).build()?;
+    let global = session.open().await?;
+    Ok((session, global))
+}
+
+fn check_version(result: &Value) -> Result<(), BoxError> {
+    match result["qVersion"]["qComponentVersion"].as_str() {
+        Some(engine::ENGINE_VERSION) => Ok(()),
+        _ => Err(format!("EngineVersion answered {result}").into()),
+    }
+}
+
+async fn seq(args: &ClientArgs) -> Result<Report, BoxError> {
+    let (_session, global) = open(&args.url).await?;
+    for _ in 0..args.warmup {
+        global.call("EngineVersion", json!([])).await?;
+    }
+    let mut latencies = Vec::with_capacity(args.ops);
+    let mut last = Value::Null;
+    let probe = Probe::start(args.server_pid);
+    for _ in 0..args.ops {
+        let start = Instant::now();
+        last = global.call("EngineVersion", json!([])).await?;
+        latencies.push(start.elapsed().as_nanos() as u64);
+    }
+    let span = probe.finish();
+    check_version(&last)?;
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span).latencies(&mut latencies);
+    Ok(report)
+}
+
+/// `calls` `EngineVersion` calls from `loops` loops joined in this task; returns the last
+/// result. `issued` counts calls across every caller sharing it.
+async fn calls(
+    global: &Object,
+    issued: &AtomicUsize,
+    calls: usize,
+    loops: usize,
+) -> Result<Value, BoxError> {
+    let each = (0..loops).map(|_| async {
+        let mut last = Value::Null;
+        while issued.fetch_add(1, Ordering::Relaxed) < calls {
+            last = global.call("EngineVersion", json!([])).await?;
+        }
+        Ok::<_, BoxError>(last)
+    });
+    let results = future::try_join_all(each).await?;
+    Ok(results
+        .into_iter()
+        .find(|result| !result.is_null())
+        .unwrap_or_default())
+}
+
+/// `traffic`: the same with every frame's event drained from a `traffic:*` subscription by a
+/// task of its own; the measurement ends once the drain has caught up.
+async fn inflight(args: &ClientArgs, traffic: bool) -> Result<Report, BoxError> {
+    let session = Session::builder(args.url.as_str()).build()?;
+    let seen = Arc::new(AtomicU64::new(0));
+    let lagged = Arc::new(AtomicU64::new(0));
+    if traffic {
+        let mut events = session.subscribe("traffic:*")?;
+        let (seen, lagged) = (seen.clone(), lagged.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                match event {
+                    SessionEvent::Traffic(_) => seen.fetch_add(1, Ordering::Relaxed),
+                    SessionEvent::Lagged { missed } => lagged.fetch_add(missed, Ordering::Relaxed),
+                    _ => 0,
+                };
+            }
+        });
+    }
+    let global = session.open().await?;
+    calls(&global, &AtomicUsize::new(0), args.warmup, IN_FLIGHT).await?;
+    // Every call is one frame sent and one received; `OnConnected` was one more received.
+    let before = 1 + 2 * args.warmup as u64;
+    let drained = async |target: u64| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while traffic
+            && seen.load(Ordering::Relaxed) + lagged.load(Ordering::Relaxed) < target
+            && Instant::now() < deadline
+        {
+            tokio::task::yield_now().await;
+        }
+    };
+    drained(before).await;
+    let (seen_before, lagged_before) =
+        (seen.load(Ordering::Relaxed), lagged.load(Ordering::Relaxed));
+    let probe = Probe::start(args.server_pid);
+    let last = calls(&global, &AtomicUsize::new(0), args.ops, IN_FLIGHT).await?;
+    drained(before + 2 * args.ops as u64).await;
+    let span = probe.finish();
+    check_version(&last)?;
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    if traffic {
+        let seen = seen.load(Ordering::Relaxed) - seen_before;
+        let lagged = lagged.load(Ordering::Relaxed) - lagged_before;
+        report
+            .metric("events", seen as f64 / args.ops as f64)
+            .metric("lagged", lagged as f64);
+    }
+    Ok(report)
+}
+
+async fn tasks8(args: &ClientArgs) -> Result<Report, BoxError> {
+    let (_session, global) = open(&args.url).await?;
+    let spawn_all = |total: usize| {
+        let issued = Arc::new(AtomicUsize::new(0));
+        (0..TASKS)
+            .map(|_| {
+                let (global, issued) = (global.clone(), issued.clone());
+                tokio::spawn(async move { calls(&global, &issued, total, IN_FLIGHT / TASKS).await })
+            })
+            .collect::<Vec<_>>()
+    };
+    for task in spawn_all(args.warmup) {
+        task.await??;
+    }
+    let probe = Probe::start(args.server_pid);
+    let mut last = Value::Null;
+    for task in spawn_all(args.ops) {
+        let result = task.await??;
+        if !result.is_null() {
+            last = result;
+        }
+    }
+    let span = probe.finish();
+    check_version(&last)?;
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    Ok(report)
+}
+
+async fn big(args: &ClientArgs, raw: bool) -> Result<Report, BoxError> {
+    let expected = BigResult::new();
+    let (_session, global) = open(&args.url).await?;
+    let call = async || -> Result<usize, BoxError> {
+        if raw {
+            let result = global.call_raw(engine::BIG_METHOD, json!([])).await?;
+            Ok(result.get().len())
+        } else {
+            let result = global.call(engine::BIG_METHOD, json!([])).await?;
+            Ok(result["qDocList"].as_array().map_or(0, Vec::len))
+        }
+    };
+    for _ in 0..args.warmup {
+        call().await?;
+    }
+    let mut last = 0;
+    let probe = Probe::start(args.server_pid);
+    for _ in 0..args.ops {
+        last = call().await?;
+    }
+    let span = probe.finish();
+    let want = if raw {
+        expected.json.len()
+    } else {
+        expected.docs
+    };
+    if last != want {
+        return Err(format!("{} answered {last}, not {want}", engine::BIG_METHOD).into());
+    }
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    Ok(report)
+}
+
+async fn idle(args: &ClientArgs) -> Result<Report, BoxError> {
+    let mut sessions = Vec::with_capacity(args.ops);
+    let opened = Cell::new(0);
+    let probe = Probe::start(args.server_pid);
+    let openers = (0..OPENING.min(args.ops)).map(|_| async {
+        let mut mine = Vec::new();
+        while opened.get() < args.ops {
+            opened.set(opened.get() + 1);
+            mine.push(open(&args.url).await?);
+        }
+        Ok::<_, BoxError>(mine)
+    });
+    for mine in future::try_join_all(openers).await? {
+        sessions.extend(mine);
+    }
+    let open_ms = probe.finish().wall.as_secs_f64() * 1000.0;
+    tokio::time::sleep(SETTLE).await;
+    let span = probe.finish();
+    if sessions.len() != args.ops {
+        return Err(format!("opened {} sessions, not {}", sessions.len(), args.ops).into());
+    }
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report
+        .per_op(&span)
+        .memory(&span)
+        .metric("open_ms", open_ms)
+        // Sessions opened per second, without the settling time the span includes.
+        .metric("ops_per_s", args.ops as f64 / (open_ms / 1000.0))
+        // The span includes the idle settling time: a share of it says nothing.
+        .forget("server_share");
+    drop(sessions);
+    Ok(report)
+}
+
+async fn suspend(args: &ClientArgs) -> Result<Report, BoxError> {
+    let (session, global) = open(&engine::attached_url(&args.url)).await?;
+    let doc = global
+        .call_object("OpenDoc", json!([engine::DOC_NAME]))
+        .await?;
+    let cycle = async || -> Result<(), BoxError> {
+        session.suspend().await?;
+        session.resume(true).await?;
+        Ok(())
+    };
+    for _ in 0..args.warmup {
+        cycle().await?;
+    }
+    let probe = Probe::start(args.server_pid);
+    for _ in 0..args.ops {
+        cycle().await?;
+    }
+    let span = probe.finish();
+    if doc.handle() != engine::DOC_HANDLE || doc.is_closed() {
+        return Err(format!("the Doc came back as {doc:?}").into());
+    }
+    check_version(&global.call("EngineVersion", json!([])).await?)?;
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    Ok(report)
+}
