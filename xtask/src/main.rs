@@ -2,12 +2,15 @@
 //!
 //! `cargo xtask ci` runs every check a change must pass, in the order CI runs them, and stops at
 //! the first one that fails. `cargo xtask proptest` runs the property tests with many more cases.
+//! `cargo xtask codegen` writes the typed engine API of `qix-api` from its vendored schema.
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 use std::env;
 use std::process::{Command, ExitCode};
+
+mod codegen;
 
 /// One step of a task: a name for the report and the cargo arguments that perform it.
 struct Step {
@@ -20,6 +23,20 @@ const CI: &[Step] = &[
     Step {
         name: "format",
         args: &["fmt", "--all", "--check"],
+        env: &[],
+    },
+    Step {
+        name: "codegen freshness",
+        args: &[
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "xtask",
+            "--",
+            "codegen",
+            "--check",
+        ],
         env: &[],
     },
     Step {
@@ -66,12 +83,14 @@ fn main() -> ExitCode {
         Some("ci") => CI,
         Some("proptest") => PROPTEST,
         Some("bench") => BENCH,
+        Some("codegen") => return codegen::run(env::args().nth(2).as_deref() == Some("--check")),
         _ => {
             eprintln!("usage: cargo xtask <task>\n");
             eprintln!("tasks:");
             eprintln!("  ci        fmt --check, clippy -D warnings, all tests, docs -D warnings");
             eprintln!("  proptest  the property tests with 50,000 cases each (release build)");
             eprintln!("  bench     the benchmarks");
+            eprintln!("  codegen   write qix-api's typed engine API from its schema (--check: compare only)");
             return ExitCode::from(2);
         }
     };
