@@ -250,7 +250,10 @@ fn type_def(name: &str, schema: &Schema) -> Result<TypeDef, String> {
         TypeKind::Enum(variants)
     } else {
         match schema.ty.as_deref() {
-            Some("array") => TypeKind::List(ty_of(schema)?),
+            Some("array") => {
+                let items = schema.items.as_deref().ok_or("array without items")?;
+                TypeKind::List(ty_of(items)?)
+            }
             Some("string") if schema.content_encoding.as_deref() == Some("base64") => {
                 TypeKind::Blob
             }

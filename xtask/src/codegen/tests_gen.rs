@@ -18,7 +18,7 @@ pub(crate) fn helpers(model: &Model) -> String {
     out.push_str(
         "//! Per-type and per-method helpers for the tests, one entry per schema item.\n\n",
     );
-    out.push_str("#![allow(deprecated, dead_code)]\n\n");
+    out.push_str("#![allow(deprecated, dead_code, unreachable_pub)]\n\n");
     out.push_str("use qix_api::types::*;\n\n");
 
     out.push_str("/// Deserializes `text` as the schema type `name` and serializes it back; `None` for a name\n/// that has no generated type.\n");

@@ -289,7 +289,7 @@ pub struct NxDataPage {
 }
 
 /// The engine's `NxCellRows`.
-pub type NxCellRows = Vec<Vec<NxCell>>;
+pub type NxCellRows = Vec<NxCell>;
 
 /// The engine's `NxCell`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -444,7 +444,7 @@ pub struct NxMiniChartData {
 }
 
 /// The engine's `NxMiniChartRows`.
-pub type NxMiniChartRows = Vec<Vec<NxMiniChartCell>>;
+pub type NxMiniChartRows = Vec<NxMiniChartCell>;
 
 /// The engine's `NxMiniChartCell`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -600,7 +600,7 @@ pub struct NxPivotDimensionCell {
 }
 
 /// The engine's `ArrayOfNxValuePoint`.
-pub type ArrayOfNxValuePoint = Vec<Vec<NxPivotValuePoint>>;
+pub type ArrayOfNxValuePoint = Vec<NxPivotValuePoint>;
 
 /// The engine's `NxPivotValuePoint`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6639,7 +6639,7 @@ pub struct SearchCharRange {
 
 /// The engine's `SearchMatchCombinations`.
 #[deprecated(note = "deprecated in the engine's API")]
-pub type SearchMatchCombinations = Vec<Vec<SearchMatchCombination>>;
+pub type SearchMatchCombinations = Vec<SearchMatchCombination>;
 
 /// The engine's `SearchMatchCombination`.
 #[deprecated(note = "deprecated in the engine's API")]

@@ -3,7 +3,7 @@
 
 //! Per-type and per-method helpers for the tests, one entry per schema item.
 
-#![allow(deprecated, dead_code)]
+#![allow(deprecated, dead_code, unreachable_pub)]
 
 use qix_api::types::*;
 
