@@ -110,3 +110,54 @@ impl Visitor<'_> for FloatVisitor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<f64, serde_json::Error> {
+        serde_json::from_str::<Float64>(text).map(f64::from)
+    }
+
+    #[test]
+    fn reads_numbers_and_the_engine_strings() {
+        assert_eq!(read("1.25").unwrap(), 1.25);
+        assert_eq!(read("-3").unwrap(), -3.0);
+        assert_eq!(read("18446744073709551615").unwrap(), u64::MAX as f64);
+        assert!(read("\"NaN\"").unwrap().is_nan());
+        assert_eq!(read("\"Infinity\"").unwrap(), f64::INFINITY);
+        assert_eq!(read("\"-Infinity\"").unwrap(), f64::NEG_INFINITY);
+        assert_eq!(read("\"2.5\"").unwrap(), 2.5);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_number() {
+        assert!(read("\"twelve\"").is_err());
+        assert!(read("true").is_err());
+        assert!(read("null").is_err());
+        assert!(read("[1]").is_err());
+    }
+
+    #[test]
+    fn writes_what_it_read() {
+        for text in [
+            "1.25",
+            "-3",
+            "0",
+            "\"NaN\"",
+            "\"Infinity\"",
+            "\"-Infinity\"",
+            "1e300",
+        ] {
+            let value: Float64 = serde_json::from_str(text).unwrap();
+            let again: Float64 =
+                serde_json::from_str(&serde_json::to_string(&value).unwrap()).unwrap();
+            assert!(
+                again == value || (again.is_nan() && value.is_nan()),
+                "{text}"
+            );
+        }
+        assert_eq!(serde_json::to_string(&Float64(2.0)).unwrap(), "2");
+        assert_eq!(serde_json::to_string(&Float64(0.5)).unwrap(), "0.5");
+    }
+}

@@ -326,3 +326,46 @@ macro_rules! wrapper {
     };
 }
 pub(crate) use wrapper;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    keys! {
+        QReturn = "qReturn",
+    }
+
+    #[test]
+    fn out_reads_its_member_and_skips_the_others() {
+        let text = r#"{"qOther": [1, {"x": "y"}], "qReturn": 5, "qMore": null}"#;
+        let out: Out<i32, QReturn> = serde_json::from_str(text).unwrap();
+        assert_eq!(out.into_inner(), 5);
+    }
+
+    #[test]
+    fn out_without_its_member_is_an_error_naming_it() {
+        let error = serde_json::from_str::<Out<i32, QReturn>>(r#"{"qOther": 1}"#)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("qReturn"), "{error}");
+        assert!(serde_json::from_str::<Out<i32, QReturn>>("[5]").is_err());
+    }
+
+    #[test]
+    fn params_go_by_position_with_trailing_missing_ones_left_out() {
+        let mut params = Params::new(3);
+        params.push("qA", "a").unwrap();
+        params.push_opt::<bool>("qB", Some(&true)).unwrap();
+        params.push_opt::<bool>("qC", None).unwrap();
+        assert_eq!(params.finish(), serde_json::json!(["a", true]));
+    }
+
+    #[test]
+    fn params_go_by_name_when_a_missing_one_comes_before_a_given_one() {
+        let mut params = Params::new(3);
+        params.push("qA", "a").unwrap();
+        params.push_opt::<String>("qB", None).unwrap();
+        params.push("qC", &3).unwrap();
+        assert_eq!(params.finish(), serde_json::json!({"qA": "a", "qC": 3}));
+    }
+}

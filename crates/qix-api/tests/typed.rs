@@ -262,6 +262,11 @@ async fn every_kind_of_mock_answer_reads_into_the_generated_types() {
         .await
         .unwrap());
 
+    // Methods without out-parameters return ().
+    global.abort_request(4242).await.unwrap();
+    global.cancel_request(4242).await.unwrap();
+    global.abort_all().await.unwrap();
+
     // An engine error comes back as qix's error, with the engine's code.
     let error = doc.get_script().await.unwrap_err();
     assert_eq!(error.code(), qix_mock::codes::METHOD_NOT_FOUND);
