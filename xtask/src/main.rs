@@ -3,6 +3,7 @@
 //! `cargo xtask ci` runs every check a change must pass, in the order CI runs them, and stops at
 //! the first one that fails. `cargo xtask proptest` runs the property tests with many more cases.
 //! `cargo xtask bench` runs the side-by-side benchmark (see `bench.rs`).
+//! `cargo xtask codegen` writes the typed engine API of `qix-api` from its vendored schema.
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -12,6 +13,8 @@ mod checks;
 
 use std::env;
 use std::process::{Command, ExitCode};
+
+mod codegen;
 
 /// One step of a task: a name for the report and the cargo arguments that perform it.
 struct Step {
@@ -24,6 +27,20 @@ const CI: &[Step] = &[
     Step {
         name: "format",
         args: &["fmt", "--all", "--check"],
+        env: &[],
+    },
+    Step {
+        name: "codegen freshness",
+        args: &[
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "xtask",
+            "--",
+            "codegen",
+            "--check",
+        ],
         env: &[],
     },
     Step {
@@ -108,6 +125,7 @@ fn main() -> ExitCode {
         Some("ci") => CI,
         Some("proptest") => PROPTEST,
         Some("bench") => return bench::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("codegen") => return codegen::run(env::args().nth(2).as_deref() == Some("--check")),
         _ => {
             eprintln!("usage: cargo xtask <task>\n");
             eprintln!("tasks:");
@@ -119,6 +137,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "  bench     raw vs qix vs enigma.js, side by side (`cargo xtask bench --help`)"
             );
+            eprintln!("  codegen   write qix-api's typed engine API from its schema (--check: compare only)");
             return ExitCode::from(2);
         }
     };

@@ -143,6 +143,24 @@ impl MockApp {
         self
     }
 
+    /// A persistent generic object that is a child of `parent` (as a sheet's charts are):
+    /// listed by the parent's `GetChildInfos`, reached with its `GetChild`, and in the
+    /// `qChildList` of its layout when its properties have a `qChildListDef`.
+    pub fn child(
+        mut self,
+        parent: impl Into<String>,
+        id: impl Into<String>,
+        generic_type: impl Into<String>,
+        properties: Value,
+    ) -> Self {
+        let id = id.into();
+        let generic_type = generic_type.into();
+        let stored = Stored::seeded(Kind::Object, &id, Some(&generic_type), properties)
+            .with_parent(parent.into());
+        self.data.objects.insert(id, stored);
+        self
+    }
+
     /// A dimension (found by `GetDimension`; `qInfo.qType` defaults to `"dimension"`).
     pub fn dimension(self, id: impl Into<String>, properties: Value) -> Self {
         self.seed(Kind::Dimension, id.into(), properties)

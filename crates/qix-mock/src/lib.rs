@@ -84,6 +84,7 @@
 //! |---|---|---|
 //! | Global (-1) | `EngineVersion` | `{"qVersion":{"qComponentVersion":..}}` |
 //! | | `ProductVersion` | `{"qReturn":..}` |
+//! | | `GetDocList` | `{"qDocList":[..]}`: a `DocListEntry` per app the engine stores (`qDocName`, `qDocId`, `qTitle` = the app id) |
 //! | | `OpenDoc(qDocName)` | `{"qReturn":{"qType":"Doc","qHandle":H,"qGenericId":app}}`; the open doc again gives the same handle; another app while one is open: error 1002 |
 //! | | `GetActiveDoc` | as `OpenDoc`; with no doc open: error **1007** "App invalid" |
 //! | | `CreateSessionApp` | `qReturn` as `OpenDoc` plus `qSessionAppId` (`SessionApp_<n>`) |
@@ -91,9 +92,13 @@
 //! | Doc | `CreateObject(qProp)`, `CreateSessionObject(qProp)` | `{"qReturn":{"qType":"GenericObject","qHandle":H,"qGenericType":qInfo.qType,"qGenericId":qId}}`; `qInfo.qType` required, `qInfo.qId` generated (`mock-<n>`) when missing, an id in use: error 3 |
 //! | | `CreateDimension`, `CreateMeasure`, `CreateBookmark`, `CreateVariableEx` (`qProp`) | the same with `GenericDimension`, `GenericMeasure`, `GenericBookmark`, `GenericVariable` |
 //! | | `GetObject`, `GetDimension`, `GetMeasure`, `GetBookmark`, `GetVariableById` (`qId`) | the same; a missing object: `{"qReturn":{"qHandle":null,"qType":null}}` (the engine's quirk: not an error) |
+//! | | `GetAppLayout` | `{"qLayout":{"qTitle":app,"qFileName":app,"qLocaleInfo":{..},"qIsSessionApp":..,..}}` |
+//! | | `GetAllInfos` | `{"qInfos":[{"qId","qType"}..]}`: every object, dimension, measure, bookmark and variable, session objects included |
+//! | | `GetObjects(qOptions)` | `{"qList":[{"qInfo","qMeta","qData"}..]}`: the generic objects whose type is in `qTypes` (all when empty), session objects with `qIncludeSessionObjects`; `qMeta` is the object's `qMetaDef`, `qData` the `qOptions.qData` members with `"/path"` strings read from the properties |
 //! | | `GetField(qFieldName)` | `{"qReturn":{"qType":"Field","qHandle":H}}` for a seeded field, else the null `qReturn`; a Field handle answers -32601 to every method |
 //! | | `DestroySessionObject`, `DestroyObject`, `DestroyDimension`, `DestroyMeasure`, `DestroyBookmark`, `DestroyVariableById` (`qId`) | `{"qSuccess":true}` with the destroyed handle in the response's `close` array (`false` if there was no such object) |
-//! | Generic* | `GetLayout` | `{"qLayout":<properties, qInfo included>}` |
+//! | Generic* | `GetLayout` | `{"qLayout":<properties>}` with `qInfo`, `qSelectionInfo: {}`, `qMeta` (the `qMetaDef` members, which leave), and `qChildList: {"qItems":[{"qInfo","qData"}..]}` in place of a `qChildListDef` (its `qData` filled as for `GetObjects`) |
+//! | | `GetChildInfos`, `GetChild(qId)` | the children seeded with [`MockApp::child`]: `{"qInfos":[..]}`; a handle as `GetObject` |
 //! | | `GetProperties`, `GetInfo` | `{"qProp":..}`, `{"qInfo":..}` |
 //! | | `SetProperties(qProp)` | `{}` with the object's handle in the response's `change` array; `qInfo.qId` stays |
 //!

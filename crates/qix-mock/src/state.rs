@@ -16,6 +16,8 @@ use crate::codes::{
 use crate::config::{MockApp, MockConfig, SessionState};
 use crate::connection::Command;
 
+mod listing;
+
 pub(crate) type ConnId = u64;
 type SessionId = u64;
 
@@ -61,6 +63,8 @@ impl Kind {
 pub(crate) struct Stored {
     kind: Kind,
     props: Map<String, Value>,
+    /// The id of the object this one is a child of (`GetChildInfos`, `qChildList`).
+    parent: Option<String>,
 }
 
 impl Stored {
@@ -96,7 +100,17 @@ impl Stored {
             info.insert("qId".to_owned(), Value::String(id.to_owned()));
             info.insert("qType".to_owned(), Value::String(qtype));
         }
-        Self { kind, props }
+        Self {
+            kind,
+            props,
+            parent: None,
+        }
+    }
+
+    /// The same object as a child of `parent`.
+    pub(crate) fn with_parent(mut self, parent: String) -> Self {
+        self.parent = Some(parent);
+        self
     }
 
     fn generic_type(&self) -> &str {
@@ -409,6 +423,7 @@ impl EngineState {
         match method {
             "EngineVersion" => Ok(json!({"qVersion": {"qComponentVersion": self.engine_version}})),
             "ProductVersion" => Ok(json!({"qReturn": self.product_version})),
+            "GetDocList" => Ok(self.doc_list()),
             "OpenDoc" => self.open_doc(conn, params),
             "GetActiveDoc" => self.active_doc(conn),
             "CreateSessionApp" => self.create_session_app(conn),
@@ -496,6 +511,9 @@ impl EngineState {
             "GetBookmark" => self.get(conn, params, Bookmark),
             "GetVariableById" => self.get(conn, params, Variable),
             "GetField" => self.get_field(conn, params),
+            "GetAppLayout" => self.app_layout(conn),
+            "GetAllInfos" => self.all_infos(conn),
+            "GetObjects" => self.objects(conn, params),
             "DestroySessionObject" => self.destroy(conn, params, Object, true, effects),
             "DestroyObject" => self.destroy(conn, params, Object, false, effects),
             "DestroyDimension" => self.destroy(conn, params, Dimension, false, effects),
@@ -641,7 +659,9 @@ impl EngineState {
             .and_then(|store| store.get(id))
             .ok_or_else(|| self.invalid_handle(handle))?;
         match method {
-            "GetLayout" => Ok(json!({"qLayout": stored.props})),
+            "GetLayout" => Ok(json!({"qLayout": self.layout(session, id, stored)})),
+            "GetChildInfos" => Ok(self.child_infos(session, id)),
+            "GetChild" => self.child(conn, session, id, params),
             "GetProperties" => Ok(json!({"qProp": stored.props})),
             "GetInfo" => Ok(json!({"qInfo": stored.props.get("qInfo")})),
             "SetProperties" => {
@@ -653,8 +673,9 @@ impl EngineState {
                     Some(Value::String(qtype)) if !qtype.is_empty() => qtype.clone(),
                     _ => stored.generic_type().to_owned(),
                 };
-                let updated =
+                let mut updated =
                     Stored::seeded(stored.kind, id, Some(&generic_type), Value::Object(props));
+                updated.parent = stored.parent.clone();
                 let store_ref = self
                     .store_ref(session, session_scoped)
                     .ok_or_else(internal)?;
