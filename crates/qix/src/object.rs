@@ -141,7 +141,7 @@ impl Object {
         params: serde_json::Value,
     ) -> Result<T, Error> {
         let raw = self.call_raw(method, params).await?;
-        serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::ResultType(Arc::new(e)))
+        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
     }
 
     /// Like [`call`](Self::call), with the `result` left as the raw JSON text the engine sent.
@@ -166,7 +166,7 @@ impl Object {
         let raw = self
             .call_encoded(method, EncodedCall::new(method, params)?)
             .await?;
-        serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::ResultType(Arc::new(e)))
+        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
     }
 
     async fn call_encoded(&self, method: &str, call: EncodedCall) -> Result<RawJson, Error> {
