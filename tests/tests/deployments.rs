@@ -87,12 +87,12 @@ fn deployment_settings_are_checked_by_build() {
         .client_certificate_pem("not a certificate", "not a key")
         .build()
         .unwrap_err();
-    assert!(matches!(error, qix::Error::Config(_)), "{error:?}");
+    assert!(matches!(error, qix::Error::InvalidSetting(_)), "{error:?}");
     let error = qix::Session::builder("ws://127.0.0.1:9076/app/engineData")
         .proxy("ftp://proxy")
         .build()
         .unwrap_err();
-    assert!(matches!(error, qix::Error::Config(_)), "{error:?}");
+    assert!(matches!(error, qix::Error::InvalidSetting(_)), "{error:?}");
     let session = qix::Session::builder("wss://127.0.0.1:4747/app/engineData")
         .tls_roots(qix::TlsRoots::WebPki)
         .danger_accept_invalid_certs(true)

@@ -74,7 +74,7 @@ async fn q_susp_1_suspend_closes_with_4000_and_emits_suspended_manual() {
         .await
         .unwrap_err();
     assert!(matches!(error, Error::SessionSuspended), "{error:?}");
-    assert_eq!(error.code(), -11);
+    assert_eq!(error.code(), Some(-11));
     assert_eq!(connection.requests().len(), 1);
     assert!(ready(&mut session_closed).is_empty());
     assert!(ready(&mut doc_closed).is_empty());
@@ -90,13 +90,13 @@ async fn q_susp_2_calls_while_suspended_fail_with_minus_11_and_write_nothing() {
             .await
             .unwrap_err();
         assert!(matches!(error, Error::SessionSuspended), "{error:?}");
-        assert_eq!(error.code(), -11);
+        assert_eq!(error.code(), Some(-11));
         assert_eq!(error.to_string(), "Session suspended");
     }
     let object = within(doc.call_object("GetObject", json!(["sheet-1"])))
         .await
         .unwrap_err();
-    assert_eq!(object.code(), -11);
+    assert_eq!(object.code(), Some(-11));
     assert_eq!(
         first.requests().len(),
         1,
@@ -136,7 +136,7 @@ async fn q_susp_1_pending_calls_fail_socket_closed_on_suspend() {
     within(session.suspend()).await.unwrap();
     match within(pending).await.unwrap() {
         Err(error @ Error::NotConnected { .. }) => {
-            assert_eq!(error.code(), -1);
+            assert_eq!(error.code(), Some(-1));
             assert!(error.to_string().starts_with("Socket closed"), "{error}");
             assert!(matches!(
                 error,
@@ -218,7 +218,7 @@ async fn network_suspension(
     let error = within(sheet.call("GetLayout", json!([])))
         .await
         .expect_err("the call should fail");
-    assert_eq!(error.code(), -11);
+    assert_eq!(error.code(), Some(-11));
 
     // The engine session outlived the socket (TTL 30): the session reattaches.
     within(session.resume(true))
@@ -437,13 +437,13 @@ async fn q_res_1_no_on_connected_in_time_counts_as_a_new_session() {
 
     let error = within(session.resume(true)).await.unwrap_err();
     assert!(matches!(error, Error::SessionNotAttached), "{error:?}");
-    assert_eq!(error.code(), -12);
+    assert_eq!(error.code(), Some(-12));
     let second = within(engine.next_connection()).await;
     assert_eq!(within(second.closed()).await, Some((1000, String::new())));
     let call = within(doc.call("GetObject", json!(["sheet-1"])))
         .await
         .unwrap_err();
-    assert_eq!(call.code(), -11, "still suspended");
+    assert_eq!(call.code(), Some(-11), "still suspended");
 
     // Once the engine greets again, the same session reattaches.
     engine.set_on_connected(OnConnected::Send);
@@ -517,7 +517,7 @@ async fn q_res_2_after_the_engine_forgot_the_session_only_if_attached_fails_then
 
     let error = within(session.resume(true)).await.unwrap_err();
     assert!(matches!(error, Error::SessionNotAttached), "{error:?}");
-    assert_eq!(error.code(), -12);
+    assert_eq!(error.code(), Some(-12));
     let refused = within(engine.next_connection()).await;
     assert_eq!(refused.session_state(), &SessionState::Created);
     assert_eq!(within(refused.closed()).await, Some((1000, String::new())));
@@ -528,7 +528,7 @@ async fn q_res_2_after_the_engine_forgot_the_session_only_if_attached_fails_then
     let call = within(sheet.call("GetLayout", json!([])))
         .await
         .unwrap_err();
-    assert_eq!(call.code(), -11, "still suspended");
+    assert_eq!(call.code(), Some(-11), "still suspended");
     assert!(restorable.iter().chain(lost.iter()).all(|o| !o.is_closed()));
     assert!(ready(&mut resumed).is_empty());
 
@@ -617,12 +617,12 @@ async fn q_res_2_without_ttl_the_engine_session_is_gone_and_only_if_attached_fai
     within(session.suspend()).await.unwrap();
     within(first.closed()).await;
     let error = within(session.resume(true)).await.unwrap_err();
-    assert_eq!(error.code(), -12, "{error:?}");
+    assert_eq!(error.code(), Some(-12), "{error:?}");
     assert!(!doc.is_closed());
     let call = within(doc.call("GetObject", json!(["sheet-1"])))
         .await
         .unwrap_err();
-    assert_eq!(call.code(), -11);
+    assert_eq!(call.code(), Some(-11));
 
     within(session.resume(false)).await.unwrap();
     let sheet = within(doc.call_object("GetObject", json!(["sheet-1"])))
@@ -652,7 +652,7 @@ async fn q_res_2_on_connected_error_state_fails_resume_naming_the_state() {
     let call = within(doc.call("GetObject", json!(["sheet-1"])))
         .await
         .unwrap_err();
-    assert_eq!(call.code(), -11, "still suspended");
+    assert_eq!(call.code(), Some(-11), "still suspended");
     assert!(!doc.is_closed());
 
     engine.set_on_connected(OnConnected::Send);
@@ -675,7 +675,7 @@ async fn q_res_2_connect_failure_fails_resume_and_the_session_stays_suspended() 
     let call = within(doc.call("GetObject", json!(["sheet-1"])))
         .await
         .unwrap_err();
-    assert_eq!(call.code(), -11);
+    assert_eq!(call.code(), Some(-11));
 
     engine.set_handshake_rejection(None);
     within(session.resume(true)).await.unwrap();

@@ -166,7 +166,7 @@ async fn memory_transport_with_a_fake_engine_open_refused_then_field_and_variabl
 
     // Q-OPEN-2 through a custom transport: the refusal is the error, and it is not cached.
     let error = within(session.open()).await.unwrap_err();
-    assert_eq!(error.code(), -1);
+    assert_eq!(error.code(), Some(-1));
     assert!(
         matches!(
             error.transport_error(),

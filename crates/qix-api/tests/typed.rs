@@ -269,7 +269,7 @@ async fn every_kind_of_mock_answer_reads_into_the_generated_types() {
 
     // An engine error comes back as qix's error, with the engine's code.
     let error = doc.get_script().await.unwrap_err();
-    assert_eq!(error.code(), qix_mock::codes::METHOD_NOT_FOUND);
+    assert_eq!(error.code(), Some(qix_mock::codes::METHOD_NOT_FOUND));
 }
 
 #[tokio::test]

@@ -88,7 +88,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     match global.call("EngineVersion", json!([])).await {
         Err(error) => println!(
             "  a call while suspended fails: {error} (code {})",
-            error.code()
+            error.enigma_code().unwrap_or_default()
         ),
         Ok(_) => println!("  a call while suspended unexpectedly succeeded"),
     }

@@ -273,7 +273,7 @@ impl SessionBuilder {
             None => Arc::new(
                 self.websocket
                     .build()
-                    .map_err(|error| Error::Config(error.to_string()))?,
+                    .map_err(|error| Error::InvalidSetting(Arc::new(error)))?,
             ),
             #[cfg(not(feature = "websocket"))]
             None => {

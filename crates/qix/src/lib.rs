@@ -119,7 +119,7 @@ mod object;
 mod session;
 
 pub use builder::SessionBuilder;
-pub use error::{EngineError, Error, TransportError};
+pub use error::{EngineCode, EngineError, Error, TransportError};
 pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Traffic};
 pub use object::Object;
 pub use qix_events::ListenerGuard;

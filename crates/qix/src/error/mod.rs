@@ -1,4 +1,10 @@
-//! The one error type of the facade, with the enigma.js error codes.
+//! The one error type of the facade: variants to match on, the enigma.js codes kept apart from
+//! the engine's, the causes kept as `source()`, and one table of what a program can do about
+//! each (`is_disconnect`, `is_retryable`).
+
+mod engine_code;
+
+pub use engine_code::EngineCode;
 
 use std::sync::Arc;
 
@@ -11,8 +17,13 @@ use crate::CloseEvent;
 
 /// Everything that can go wrong with a session, a call or a subscription.
 ///
-/// [`code`](Error::code) gives the enigma.js code where enigma.js has one, so code ported from
-/// JavaScript can keep its checks.
+/// - [`enigma_code`](Error::enigma_code): the enigma.js code of a session failure (-1, -2, -3,
+///   -4, -11, -12), so code ported from JavaScript keeps its checks;
+/// - [`engine_code`](Error::engine_code): the engine's code of an engine error, by name
+///   ([`EngineCode`]); the two never mix (the engine has a -1 too);
+/// - [`is_disconnect`](Error::is_disconnect) and [`is_retryable`](Error::is_retryable): what a
+///   program can do about it, from one table;
+/// - `source()`: the cause (a transport's error, its I/O error, serde's), kept whole.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -41,11 +52,11 @@ pub enum Error {
     /// transport the error is a [`TransportError`] ([`Error::transport_error`]); a handshake
     /// refused with an HTTP status keeps it ([`Error::http_status`]).
     #[error("transport: {0}")]
-    Transport(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    Transport(#[source] Arc<dyn std::error::Error + Send + Sync + 'static>),
     /// A frame from the engine could not be decoded (reported as `socket-error`; the frame is
     /// dropped and the session goes on).
     #[error("bad frame from the engine: {0}")]
-    Protocol(qix_rpc::DecodeError),
+    Protocol(#[source] qix_rpc::DecodeError),
     /// `OnConnected` reported a state that is an error (`SESSION_ERROR_*`).
     #[error("the engine refused the session: OnConnected qSessionState {state}")]
     SessionState {
@@ -90,14 +101,14 @@ pub enum Error {
     /// The call could not be encoded: a method name that is not a plain name, or params that
     /// are not a JSON array or object.
     #[error("invalid call: {0}")]
-    InvalidCall(qix_rpc::MethodError),
+    InvalidCall(#[source] qix_rpc::MethodError),
     /// The engine's answer to the call was malformed (Q-REQ-8); the session also reported it
     /// as `socket-error`.
     #[error("the engine's answer is malformed: {0}")]
-    BadFrame(qix_rpc::DecodeError),
+    BadFrame(#[source] qix_rpc::DecodeError),
     /// The result could not be turned into the requested type.
     #[error("the result does not fit the requested type: {0}")]
-    ResultType(Arc<serde_json::Error>),
+    ResultType(#[source] Arc<serde_json::Error>),
     /// `subscribe` or `on` was given a topic that does not exist.
     #[error("unknown topic {topic:?}; known topics: {}", known.join(", "))]
     UnknownTopic {
@@ -112,6 +123,10 @@ pub enum Error {
     /// A builder setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A transport setting given to the builder is invalid (a URL, a header, a certificate, a
+    /// proxy ...): the transport's error says which and why.
+    #[error("invalid transport setting: {0}")]
+    InvalidSetting(#[source] Arc<TransportError>),
     /// The session's driver task is gone (its runtime shut down, or every `Session` handle was
     /// dropped while an `Object` was still in use).
     #[error("the session is gone: its driver task has stopped")]
@@ -121,7 +136,14 @@ pub enum Error {
     NoRuntime,
     /// A listener could not be added (its thread could not be started).
     #[error("could not add the listener: {0}")]
-    Listener(qix_events::ListenError),
+    Listener(#[source] qix_events::ListenError),
+}
+
+/// What a program can do about an error.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    disconnect: bool,
+    retryable: bool,
 }
 
 impl From<qix_rpc::MethodError> for Error {
@@ -134,22 +156,95 @@ impl From<qix_rpc::MethodError> for Error {
 }
 
 impl Error {
-    /// The enigma.js error code: -1 `NOT_CONNECTED` (also for transport failures and a session
-    /// whose driver is gone), -2
-    /// `OBJECT_NOT_FOUND`, -11 `SESSION_SUSPENDED`, -12 `SESSION_NOT_ATTACHED`, the engine's own
-    /// code for engine errors. Errors enigma.js never produced (invalid state, bad input, unknown
-    /// topic, ...) have code 0: match on the variant for those.
-    pub fn code(&self) -> i32 {
+    /// The enigma.js code of a session failure: -1 `NOT_CONNECTED` (also for a transport that
+    /// failed and a session whose driver is gone), -2 `OBJECT_NOT_FOUND`, -11
+    /// `SESSION_SUSPENDED`, -12 `SESSION_NOT_ATTACHED`. `None` for engine errors (see
+    /// [`engine_code`](Self::engine_code)) and for errors enigma.js never produced.
+    pub fn enigma_code(&self) -> Option<i32> {
         use qix_session::codes;
         match self {
             Self::NotConnected { .. } | Self::Transport(_) | Self::SessionGone => {
-                codes::NOT_CONNECTED
+                Some(codes::NOT_CONNECTED)
             }
-            Self::ObjectNotFound => codes::OBJECT_NOT_FOUND,
-            Self::SessionSuspended => codes::SESSION_SUSPENDED,
-            Self::SessionNotAttached => codes::SESSION_NOT_ATTACHED,
-            Self::Engine(error) => error.code,
-            _ => 0,
+            Self::ObjectNotFound => Some(codes::OBJECT_NOT_FOUND),
+            Self::SessionSuspended => Some(codes::SESSION_SUSPENDED),
+            Self::SessionNotAttached => Some(codes::SESSION_NOT_ATTACHED),
+            _ => None,
+        }
+    }
+
+    /// The engine's code of an engine error, by name (`LOCERR_*`); `None` for every other error.
+    pub fn engine_code(&self) -> Option<EngineCode> {
+        match self {
+            Self::Engine(error) => Some(EngineCode::from(error.code)),
+            _ => None,
+        }
+    }
+
+    /// The code enigma.js would give: the [`enigma_code`](Self::enigma_code) of a session
+    /// failure, else the engine's code of an engine error, else `None`. The two ranges overlap
+    /// (-1 is also `LOCERR_GENERIC_UNKNOWN`): to act on a code, ask `enigma_code` or
+    /// `engine_code`.
+    pub fn code(&self) -> Option<i32> {
+        self.enigma_code()
+            .or_else(|| self.engine_code().map(i32::from))
+    }
+
+    /// True when the connection is gone or could not be made: the call or command did not
+    /// reach the engine, or its answer could not come back. A reconnect (`open` again, or
+    /// `resume`) is what helps.
+    pub fn is_disconnect(&self) -> bool {
+        self.class().disconnect
+    }
+
+    /// True when the same call may succeed if made again, as it is, later: the engine
+    /// aborted it (`LOCERR_GENERIC_ABORTED`, 15), it timed out, or the connection dropped
+    /// (1006, a refused or reset connection, a connect timeout, an HTTP 502/503/504, 429). Not
+    /// for engine errors about the call itself, refused credentials or bad input. Note that a
+    /// call that may have run (a timeout, a drop) should only be repeated when it only reads.
+    pub fn is_retryable(&self) -> bool {
+        self.class().retryable
+    }
+
+    /// The one table behind `is_disconnect` and `is_retryable`.
+    fn class(&self) -> Class {
+        let class = |disconnect, retryable| Class {
+            disconnect,
+            retryable,
+        };
+        match self {
+            Self::NotConnected { close, .. } => {
+                // A close the engine chose (an idle timeout, a licence) is no network failure.
+                let dropped = close.as_ref().is_none_or(|close| {
+                    matches!(close.code, 1001 | 1006 | 1011 | 1012 | 1013 | 4205)
+                });
+                class(true, dropped)
+            }
+            Self::Transport(cause) => {
+                let transport = cause.downcast_ref::<TransportError>();
+                let retryable = match transport {
+                    Some(TransportError::HandshakeRejected { status, .. }) => {
+                        matches!(status, 429 | 502 | 503 | 504)
+                    }
+                    Some(
+                        TransportError::Connect { .. }
+                        | TransportError::ConnectTimeout { .. }
+                        | TransportError::Io(_),
+                    ) => true,
+                    _ => false,
+                };
+                class(true, retryable)
+            }
+            Self::SessionGone => class(true, false),
+            Self::Timeout { .. } | Self::ResumeTimeout(_) => class(false, true),
+            Self::Engine(error) => class(
+                false,
+                matches!(
+                    EngineCode::from(error.code),
+                    EngineCode::GenericAborted | EngineCode::GenericConnectionLost
+                ),
+            ),
+            _ => class(false, false),
         }
     }
 
