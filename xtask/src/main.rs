@@ -2,11 +2,14 @@
 //!
 //! `cargo xtask ci` runs every check a change must pass, in the order CI runs them, and stops at
 //! the first one that fails. `cargo xtask proptest` runs the property tests with many more cases.
+//! `cargo xtask chaos` and `cargo xtask fuzz` run the chaos scenarios and the fuzz targets.
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod chaos;
 mod checks;
+mod fuzz;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -106,8 +109,30 @@ const BENCH: &[Step] = &[Step {
     env: &[],
 }];
 
+/// A task that takes arguments of its own and runs its own commands.
+type Task = fn(&str, &[String]) -> Result<String, String>;
+
 fn main() -> ExitCode {
     let task = env::args().nth(1);
+    let own: Option<Task> = match task.as_deref() {
+        Some("chaos") => Some(chaos::run),
+        Some("fuzz") => Some(fuzz::run),
+        _ => None,
+    };
+    if let Some(own) = own {
+        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let args: Vec<String> = env::args().skip(2).collect();
+        return match own(&cargo, &args) {
+            Ok(report) => {
+                eprintln!("xtask: {report}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("xtask: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let steps = match task.as_deref() {
         Some("ci") => CI,
         Some("proptest") => PROPTEST,
@@ -121,6 +146,14 @@ fn main() -> ExitCode {
             );
             eprintln!("  proptest  the property tests with 50,000 cases each (release build)");
             eprintln!("  bench     the benchmarks");
+            eprintln!(
+                "  chaos     [--seed S] [--scenarios N] [--trace] the chaos scenarios (release \
+                 build); a failure prints the seed that replays it"
+            );
+            eprintln!(
+                "  fuzz      [--seconds N] [--target T] each fuzz target for N seconds, one at \
+                 a time (needs cargo-fuzz)"
+            );
             return ExitCode::from(2);
         }
     };
