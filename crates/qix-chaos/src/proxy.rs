@@ -5,6 +5,7 @@
 //! It works on bytes, below WebSocket: a "frame" here is whatever one read returned, which on
 //! 127.0.0.1 is usually one WebSocket frame or a few written back to back.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 /// Which way bytes go through the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +61,8 @@ pub struct RandomFaults {
     pub cut: bool,
     /// Flip one to three bits of the chunk.
     pub flip: bool,
-    /// Stop this link both ways for up to `max_stall`, then go on.
+    /// Stop this direction for up to `max_stall`, then go on (the other soon waits too, for
+    /// answers that do not come).
     pub stall: bool,
     /// Hold this chunk back for up to `max_stall`.
     pub delay: bool,
@@ -85,7 +88,7 @@ struct Faults {
 /// A fault-injecting TCP proxy on 127.0.0.1 in front of one upstream address.
 ///
 /// Every accepted connection (a *link*) is forwarded to the upstream by two tasks, one per
-/// direction, on the runtime that started the proxy; under tokio's paused clock, delays and
+/// direction, each a delay line of at most 64 chunks, on the runtime that started the proxy; under tokio's paused clock, delays and
 /// throttling follow that clock. Settings apply to links open now and to later ones; one-shot
 /// actions (`drop_links`, `cut_next`, `flip_next`) to the links open now. Dropping the proxy
 /// ends every link at once.
@@ -177,7 +180,8 @@ impl Proxy {
         self.faults.send_modify(|f| f.half_open = on);
     }
 
-    /// Holds each chunk in `direction` back for `delay` before forwarding it.
+    /// Holds each chunk in `direction` back for `delay` after it was read: a latency, with
+    /// the chunks read meanwhile waiting behind it in order.
     pub fn delay(&self, direction: Direction, delay: Duration) {
         self.faults
             .send_modify(|f| f.delay[direction.index()] = delay);
@@ -272,6 +276,8 @@ async fn accept_loop(
                     .map(|random| link_rng(random.seed, number, direction)),
                 flips: 0,
                 cut: None,
+                stalled_until: None,
+                extra_delay: Duration::ZERO,
                 _open: guard.clone(),
             };
             links.spawn(pump.run());
@@ -325,6 +331,10 @@ struct Pump {
     flips: u32,
     /// The next chunk is cut, then the link dropped this way.
     cut: Option<Close>,
+    /// A random stall: nothing moves this way until then.
+    stalled_until: Option<Instant>,
+    /// A random delay for the chunk being taken, on top of the configured one.
+    extra_delay: Duration,
     _open: Arc<OpenGuard>,
 }
 
@@ -362,8 +372,12 @@ impl Pump {
         }
     }
 
+    /// The delay line: chunks are read as they come, each is due `delay` after it was read,
+    /// and they are written in order when due (throttled when asked).
     async fn forward(&mut self) -> Stop {
         let mut buffer = vec![0u8; 16 * 1024];
+        let mut line: VecDeque<Chunk> = VecDeque::new();
+        let mut eof = false;
         loop {
             if let Some(close) = *self.killed.borrow() {
                 return Stop::Kill(close);
@@ -371,30 +385,49 @@ impl Pump {
             if let Some(stop) = self.take_settings() {
                 return stop;
             }
-            if self.seen.half_open {
-                tokio::select! {
-                    changed = self.faults.changed() => match changed {
-                        Ok(()) => continue,
-                        Err(_) => return Stop::Kill(Close::Rst), // the proxy is gone
-                    },
-                    _ = wait_killed(&mut self.killed) => continue,
-                }
+            if eof && line.is_empty() {
+                return Stop::Eof;
             }
-            let read = tokio::select! {
-                read = self.from.read(&mut buffer) => read,
+            let now = Instant::now();
+            let stalled = self.stalled_until.filter(|until| *until > now);
+            let moving = !self.seen.half_open && stalled.is_none();
+            let can_read = moving && !eof && line.len() < LINE;
+            let due = line.front().map(|chunk| chunk.due).filter(|_| moving);
+            let step = tokio::select! {
+                read = self.from.read(&mut buffer), if can_read => Step::Read(read),
+                _ = sleep_until_some(due), if due.is_some() => Step::Due,
+                _ = sleep_until_some(stalled), if stalled.is_some() => Step::Woke,
                 changed = self.faults.changed() => match changed {
-                    Ok(()) => continue,
-                    Err(_) => return Stop::Kill(Close::Rst),
+                    Ok(()) => Step::Woke,
+                    Err(_) => return Stop::Kill(Close::Rst), // the proxy is gone
                 },
-                _ = wait_killed(&mut self.killed) => continue,
+                _ = wait_killed(&mut self.killed) => Step::Woke,
             };
-            let length = match read {
-                Ok(0) => return Stop::Eof,
-                Ok(length) => length,
-                Err(_) => return Stop::Kill(Close::Rst),
-            };
-            if let Some(stop) = self.chunk(&mut buffer[..length]).await {
-                return stop;
+            match step {
+                Step::Read(Ok(0)) => eof = true,
+                Step::Read(Ok(length)) => {
+                    match self.take(&mut buffer[..length]) {
+                        Taken::Forward(chunk) => line.push_back(chunk),
+                        Taken::Drop(close) => return Stop::Kill(close),
+                        Taken::Stall => {
+                            // The chunk waits with the link.
+                            let chunk = self.chunk(&buffer[..length], None);
+                            line.push_back(chunk);
+                        }
+                    }
+                }
+                Step::Read(Err(_)) => return Stop::Kill(Close::Rst),
+                Step::Due => {
+                    if let Some(chunk) = line.pop_front() {
+                        if let Some(stop) = self.send(&chunk.bytes).await {
+                            return stop;
+                        }
+                        if let Some(close) = chunk.then {
+                            return Stop::Kill(close);
+                        }
+                    }
+                }
+                Step::Woke => {}
             }
         }
     }
@@ -420,10 +453,19 @@ impl Pump {
         drop.map(Stop::Kill)
     }
 
-    /// Forwards one chunk with the faults in force.
-    async fn chunk(&mut self, chunk: &mut [u8]) -> Option<Stop> {
-        let d = self.direction.index();
-        let mut delay = self.seen.delay[d];
+    /// A chunk for the line, due after the delay in force.
+    fn chunk(&self, bytes: &[u8], then: Option<Close>) -> Chunk {
+        let delay = self.seen.delay[self.direction.index()];
+        Chunk {
+            due: Instant::now() + delay + self.extra_delay,
+            bytes: bytes.to_vec(),
+            then,
+        }
+    }
+
+    /// Applies the faults in force to a chunk just read.
+    fn take(&mut self, chunk: &mut [u8]) -> Taken {
+        self.extra_delay = Duration::ZERO;
         if let (Some(random), Some(rng)) = (self.seen.random, self.rng.as_mut()) {
             if rng.u32(0..1_000_000) < random.chance {
                 let mut kinds = Vec::with_capacity(5);
@@ -442,72 +484,70 @@ impl Pump {
                 let max = u64::try_from(random.max_stall.as_millis()).unwrap_or(u64::MAX);
                 let pause = Duration::from_millis(rng.u64(0..=max));
                 match kinds.get(rng.usize(0..kinds.len().max(1))) {
-                    Some(0) => return Some(Stop::Kill(close)),
+                    Some(0) => return Taken::Drop(close),
                     Some(1) => self.cut = Some(close),
                     Some(2) => self.flips = self.flips.saturating_add(rng.u32(1..=3)),
                     Some(3) => {
-                        // This link alone, both ways: the chunk in hand waits, and the
-                        // other pump is held up by the full buffers it meets soon after.
-                        if let Some(stop) = self.pause(pause).await {
-                            return Some(stop);
-                        }
+                        // This direction stops for a while; the other follows soon, held up
+                        // by the answers that do not come.
+                        self.stalled_until = Some(Instant::now() + pause);
+                        self.flip(chunk);
+                        return Taken::Stall;
                     }
-                    Some(_) => delay += pause,
+                    Some(_) => self.extra_delay = pause,
                     None => {}
                 }
             }
         }
-        if self.flips > 0 {
-            let rng = self.rng.get_or_insert_with(|| fastrand::Rng::with_seed(0));
-            let count = usize::try_from(self.flips)
-                .unwrap_or(usize::MAX)
-                .min(chunk.len());
-            for _ in 0..count {
-                let at = rng.usize(0..chunk.len());
-                chunk[at] ^= 1 << rng.u32(0..8);
-            }
-            self.flips -= u32::try_from(count).unwrap_or(self.flips);
-        }
-        let mut chunk: &[u8] = chunk;
+        self.flip(chunk);
+        let mut keep = chunk.len();
         let mut then = None;
         if let Some(close) = self.cut.take() {
-            if chunk.len() > 1 {
-                let keep = self
-                    .rng
-                    .as_mut()
-                    .map_or(chunk.len() / 2, |rng| rng.usize(1..chunk.len()));
-                chunk = &chunk[..keep];
-            } else {
-                chunk = &[];
-            }
-            then = Some(Stop::Kill(close));
+            // At least one byte short of the chunk, then the link drops.
+            keep = match chunk.len() {
+                0 | 1 => 0,
+                n => self.rng.as_mut().map_or(n / 2, |rng| rng.usize(1..n)),
+            };
+            then = Some(close);
         }
-        if !delay.is_zero() {
-            if let Some(stop) = self.pause(delay).await {
+        Taken::Forward(self.chunk(&chunk[..keep], then))
+    }
+
+    /// Flips one bit in each of the next bytes still to flip.
+    fn flip(&mut self, chunk: &mut [u8]) {
+        if self.flips == 0 || chunk.is_empty() {
+            return;
+        }
+        let rng = self
+            .rng
+            .get_or_insert_with(|| fastrand::Rng::with_seed(self.link));
+        let count = usize::try_from(self.flips)
+            .unwrap_or(usize::MAX)
+            .min(chunk.len());
+        for _ in 0..count {
+            let at = rng.usize(0..chunk.len());
+            chunk[at] ^= 1 << rng.u32(0..8);
+        }
+        self.flips -= u32::try_from(count).unwrap_or(self.flips);
+    }
+
+    /// Writes a due chunk on, at the throttled rate if there is one.
+    async fn send(&mut self, bytes: &[u8]) -> Option<Stop> {
+        let Some(rate) = self.seen.throttle[self.direction.index()] else {
+            return self.write(bytes).await;
+        };
+        // A tenth of a second's worth at a time, so a frame arrives in pieces.
+        let piece = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
+        for part in bytes.chunks(piece) {
+            let secs = part.len() as f64 / rate as f64;
+            if let Some(stop) = self.pause(Duration::from_secs_f64(secs)).await {
+                return Some(stop);
+            }
+            if let Some(stop) = self.write(part).await {
                 return Some(stop);
             }
         }
-        match self.seen.throttle[d] {
-            None => {
-                if let Some(stop) = self.write(chunk).await {
-                    return Some(stop);
-                }
-            }
-            Some(rate) => {
-                // A tenth of a second's worth at a time, so a frame arrives in pieces.
-                let piece = usize::try_from(rate / 10).unwrap_or(usize::MAX).max(1);
-                for part in chunk.chunks(piece) {
-                    let secs = part.len() as f64 / rate as f64;
-                    if let Some(stop) = self.pause(Duration::from_secs_f64(secs)).await {
-                        return Some(stop);
-                    }
-                    if let Some(stop) = self.write(part).await {
-                        return Some(stop);
-                    }
-                }
-            }
-        }
-        then
+        None
     }
 
     /// Waits `pause`, unless the link is dropped meanwhile.
@@ -529,6 +569,39 @@ impl Pump {
         }
     }
 }
+
+/// Sleeps until `deadline`; never without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What woke the delay line.
+enum Step {
+    Read(io::Result<usize>),
+    Due,
+    Woke,
+}
+
+/// What becomes of a chunk just read.
+enum Taken {
+    Forward(Chunk),
+    Drop(Close),
+    Stall,
+}
+
+/// A chunk in the delay line.
+struct Chunk {
+    due: Instant,
+    bytes: Vec<u8>,
+    /// Drop the link this way once the chunk is written (a cut).
+    then: Option<Close>,
+}
+
+/// How many chunks a direction holds in its delay line before it stops reading.
+const LINE: usize = 64;
 
 /// Resolves once the link has been dropped; never when every sender is gone without that.
 async fn wait_killed(killed: &mut watch::Receiver<Option<Close>>) {
