@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,7 +105,14 @@ pub struct Proxy {
 impl Proxy {
     /// Starts a proxy on a free port of 127.0.0.1 that forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> io::Result<Proxy> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(Ipv4Addr::LOCALHOST.into(), upstream).await
+    }
+
+    /// Starts a proxy on a free port of `ip` (any of 127.0.0.0/8 on Linux) that forwards to
+    /// `upstream`. Many runs that each open many connections can spread over addresses, so
+    /// that connections waiting out TIME_WAIT do not use up one address's ports.
+    pub async fn start_on(ip: IpAddr, upstream: SocketAddr) -> io::Result<Proxy> {
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let (faults, watched) = watch::channel(Faults::default());
         let open = Arc::new(AtomicUsize::new(0));

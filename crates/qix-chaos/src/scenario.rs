@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -348,10 +349,19 @@ async fn play(seed: u64, ctx: Arc<Ctx>) {
         1 => OnConnected::Omit,
         _ => OnConnected::Send,
     };
-    let engine = MockEngine::start_with(MockConfig::new().on_connected(on_connected))
+    // Each scenario opens dozens of connections, and each closed one holds its port for a
+    // minute (TIME_WAIT): thousands of scenarios on one address would use up its ports. The
+    // seed picks one of 250 loopback addresses, the same again on a replay.
+    let host = IpAddr::V4(Ipv4Addr::new(127, 0, 1, (seed % 250) as u8 + 1));
+    let config = MockConfig::new()
+        .on_connected(on_connected)
+        .bind(SocketAddr::new(host, 0));
+    let engine = MockEngine::start_with(config)
         .await
         .expect("the mock engine starts");
-    let proxy = Proxy::start(engine.addr()).await.expect("the proxy starts");
+    let proxy = Proxy::start_on(host, engine.addr())
+        .await
+        .expect("the proxy starts");
     let engine = Arc::new(engine);
     let connections: Arc<Mutex<Vec<MockConnection>>> = Arc::default();
     let collector = tokio::spawn({
