@@ -4,12 +4,15 @@
 //! the first one that fails. `cargo xtask proptest` runs the property tests with many more cases.
 //! `cargo xtask bench` runs the side-by-side benchmark (see `bench.rs`).
 //! `cargo xtask codegen` writes the typed engine API of `qix-api` from its vendored schema.
+//! `cargo xtask chaos` and `cargo xtask fuzz` run the chaos scenarios and the fuzz targets.
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod bench;
+mod chaos;
 mod checks;
+mod fuzz;
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -119,8 +122,30 @@ const PROPTEST: &[Step] = &[Step {
     env: &[("PROPTEST_CASES", "50000")],
 }];
 
+/// A task that takes arguments of its own and runs its own commands.
+type Task = fn(&str, &[String]) -> Result<String, String>;
+
 fn main() -> ExitCode {
     let task = env::args().nth(1);
+    let own: Option<Task> = match task.as_deref() {
+        Some("chaos") => Some(chaos::run),
+        Some("fuzz") => Some(fuzz::run),
+        _ => None,
+    };
+    if let Some(own) = own {
+        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let args: Vec<String> = env::args().skip(2).collect();
+        return match own(&cargo, &args) {
+            Ok(report) => {
+                eprintln!("xtask: {report}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("xtask: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let steps = match task.as_deref() {
         Some("ci") => CI,
         Some("proptest") => PROPTEST,
@@ -138,6 +163,14 @@ fn main() -> ExitCode {
                 "  bench     raw vs qix vs enigma.js, side by side (`cargo xtask bench --help`)"
             );
             eprintln!("  codegen   write qix-api's typed engine API from its schema (--check: compare only)");
+            eprintln!(
+                "  chaos     [--seed S] [--scenarios N] [--trace] the chaos scenarios (release \
+                 build); a failure prints the seed that replays it"
+            );
+            eprintln!(
+                "  fuzz      [--seconds N] [--target T] each fuzz target for N seconds, one at \
+                 a time (needs cargo-fuzz)"
+            );
             return ExitCode::from(2);
         }
     };

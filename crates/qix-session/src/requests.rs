@@ -143,6 +143,11 @@ impl Requests {
         self.pending.len()
     }
 
+    /// How many user calls are pending.
+    pub(crate) fn calls(&self) -> usize {
+        self.calls
+    }
+
     /// User calls pending, the ones a liveness check waits for.
     pub(crate) fn has_calls(&self) -> bool {
         self.calls > 0

@@ -12,10 +12,12 @@ use crate::{Failure, Waiter};
 
 impl Machine {
     /// True while another call may be written: fewer than
-    /// [`max_in_flight`](crate::Config::max_in_flight) requests wait for an answer (Q-FLOW-1).
+    /// [`max_in_flight`](crate::Config::max_in_flight) user calls wait for an answer (Q-FLOW-1).
+    /// The session's own cancels and probes do not count: a window full of unanswered cancels
+    /// would otherwise hold callers back with no deadline.
     /// A driver takes no call from its callers while this is false, so they wait.
     pub fn accepts_calls(&self) -> bool {
-        self.requests.len() < self.config.max_in_flight
+        self.requests.calls() < self.config.max_in_flight
     }
 
     /// Q-CANCEL-1: the caller is gone; the call leaves the table and the engine stops.
