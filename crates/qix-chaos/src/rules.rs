@@ -206,7 +206,9 @@ impl Lifecycle {
             (SessionEvent::Resumed, Suspended) => Up,
             (SessionEvent::Resuming { .. }, Suspended) if self.auto_resume => Suspended,
             (SessionEvent::ResumeFailed { .. }, Suspended) if self.auto_resume => Suspended,
-            (SessionEvent::Notification { method, params }, Up | Suspended) => {
+            // Down too: an open waits for the engine's OnConnected (Q-OPEN-4), and what the
+            // engine pushes before it arrives is told before `opened`.
+            (SessionEvent::Notification { method, params }, Up | Suspended | Down) => {
                 if method == "OnChaos" {
                     let n = params["n"].as_u64().unwrap_or(u64::MAX);
                     if !self.notes.insert(n) {
@@ -273,7 +275,7 @@ mod tests {
             life: Life::Down,
             ..Lifecycle::new(true)
         }
-        .next(&note)
+        .next(&SessionEvent::Resumed)
         .is_err());
         life.next(&SessionEvent::Opened).unwrap();
         life.next(&note).unwrap();
