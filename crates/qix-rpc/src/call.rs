@@ -6,7 +6,7 @@ use std::ops::Range;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{Handle, Params, ParamsError, RequestId, RESERVED_MEMBERS};
+use crate::{Handle, ParamsError, RequestId, RESERVED_MEMBERS};
 
 /// Room kept at the front of an encoded call for `{"jsonrpc":"2.0","id":N,"handle":H`, so that
 /// completing it into a request moves bytes within one allocation instead of making another.
@@ -91,11 +91,6 @@ impl EncodedCall {
             text,
             method: start..end,
         })
-    }
-
-    /// Encodes `method` with parameters already checked to be an array or object.
-    pub fn with_params(method: &str, params: &Params) -> Result<Self, MethodError> {
-        Self::new(method, params)
     }
 
     /// The method name.
