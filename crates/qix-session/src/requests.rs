@@ -1,10 +1,11 @@
 //! The table of requests written on the current connection and not yet answered, with their
 //! deadlines.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use qix_rpc::RequestId;
+use rustc_hash::FxHashMap;
 
 use crate::{ObjectKey, Waiter};
 
@@ -53,7 +54,9 @@ pub(crate) struct Pending {
 #[derive(Debug)]
 pub(crate) struct Requests {
     next_id: RequestId,
-    pending: HashMap<RequestId, Pending>,
+    /// Keyed by ids this table hands out, never by the peer's choice, so a fast hash cannot be
+    /// turned against it (a hostile id in a response is one lookup).
+    pending: FxHashMap<RequestId, Pending>,
     /// The deadlines of the pending requests that have one, earliest first.
     deadlines: BTreeSet<(Instant, RequestId)>,
     /// How many of the pending requests are user calls.
@@ -64,7 +67,7 @@ impl Requests {
     pub(crate) fn new() -> Self {
         Self {
             next_id: 1,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             deadlines: BTreeSet::new(),
             calls: 0,
         }
