@@ -34,6 +34,8 @@ pub struct Topic {
     text: Box<str>,
     /// Byte index of the first `:`; `None` for a bare `kind`.
     colon: Option<usize>,
+    /// True for `kind:*`: known once, as `matches` runs for every event published.
+    wildcard: bool,
 }
 
 /// Why a string is not a [`Topic`].
@@ -112,6 +114,7 @@ impl Topic {
         Ok(Topic {
             text: s.into(),
             colon,
+            wildcard: name == Some("*"),
         })
     }
 
@@ -133,7 +136,7 @@ impl Topic {
 
     /// True for `kind:*`.
     pub fn is_wildcard(&self) -> bool {
-        self.raw_name() == Some("*")
+        self.wildcard
     }
 
     /// The topic as written.
@@ -143,12 +146,16 @@ impl Topic {
 
     /// True when an event published as `(kind, name)` is delivered to this topic.
     pub fn matches(&self, kind: &str, name: Option<&str>) -> bool {
-        self.kind() == kind
-            && match self.raw_name() {
-                None => name.is_none(),
-                Some("*") => true,
-                Some(wanted) => name == Some(wanted),
+        // On bytes: it runs for every subscriber on every event published, and slicing a
+        // `str` checks char boundaries that a `:` (ASCII) always is.
+        let text = self.text.as_bytes();
+        match self.colon {
+            None => name.is_none() && text == kind.as_bytes(),
+            Some(at) => {
+                text.get(..at) == Some(kind.as_bytes())
+                    && (self.wildcard || name.map(str::as_bytes) == text.get(at + 1..))
             }
+        }
     }
 
     fn raw_name(&self) -> Option<&str> {

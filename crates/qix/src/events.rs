@@ -113,23 +113,17 @@ impl Emitter {
     /// Publishes a frame to the session's and the object's traffic listeners, sharing its
     /// bytes; nothing is built when nobody listens (Q-EV-5).
     pub(crate) fn traffic(&self, direction: Direction, text: &Bytes, object: Option<&ObjectKey>) {
+        // `publish_with` checks who listens (an atomic load when nobody subscribed) and builds
+        // the event only then; each bus gets its own `Traffic`, which shares the frame.
         let name = Some(direction.as_str());
-        let object = object.and_then(|key| self.objects.get(key));
-        let session_listens = self.bus.is_listened("traffic", name);
-        let object_listens = object.is_some_and(|o| o.bus.is_listened("traffic", name));
-        if !session_listens && !object_listens {
-            return;
-        }
-        let traffic = Traffic::new(direction, text.clone());
-        if let Some(object) = object.filter(|_| object_listens) {
+        let traffic = || Traffic::new(direction, text.clone());
+        if let Some(object) = object.and_then(|key| self.objects.get(key)) {
             object
                 .bus
-                .publish("traffic", name, ObjectEvent::Traffic(traffic.clone()));
+                .publish_with("traffic", name, || ObjectEvent::Traffic(traffic()));
         }
-        if session_listens {
-            self.bus
-                .publish("traffic", name, SessionEvent::Traffic(traffic));
-        }
+        self.bus
+            .publish_with("traffic", name, || SessionEvent::Traffic(traffic()));
     }
 
     /// Ends every stream: nothing more will be told.
