@@ -133,7 +133,9 @@ impl Json for RawJson {
 /// these may appear twice. Unknown members are skipped unread, repeats included, so a frame of
 /// many small unknown members costs no memory.
 pub fn decode(text: &str) -> Result<Incoming, DecodeError> {
-    classify(text, |raw| raw.to_owned(), null_raw).map_err(|error| error.error)
+    // The scanner checked `raw` is JSON: `from_string` only copies it.
+    let owned = |raw: &str| RawValue::from_string(raw.to_owned()).unwrap_or_else(|_| null_raw());
+    classify(text, owned, null_raw).map_err(|error| error.error)
 }
 
 /// Like [`decode`], for a frame held in shared bytes: `result` and `params` come back as
@@ -148,8 +150,7 @@ pub fn decode_shared(frame: Bytes) -> Result<Incoming<RawJson>, FrameError> {
         id: None,
         error: DecodeError::NotUtf8,
     })?;
-    let span = |raw: &RawValue| {
-        let part = raw.get();
+    let span = |part: &str| {
         let start = part.as_ptr() as usize - text.as_ptr() as usize;
         RawJson(frame.slice(start..start + part.len()))
     };
@@ -219,7 +220,7 @@ impl std::fmt::Display for RawJson {
 /// `null` makes the `null` result of a response that has neither `result` nor `error`.
 fn classify<'a, P>(
     text: &'a str,
-    payload: impl Fn(&'a RawValue) -> P,
+    payload: impl Fn(&'a str) -> P,
     null: impl Fn() -> P,
 ) -> Result<Incoming<P>, FrameError> {
     let mut seen = Seen::default();
@@ -239,7 +240,7 @@ fn classify<'a, P>(
             Some("result") => result = Some(raw),
             Some("error") => error = read_error(raw)?,
             Some("method") => method = read::<Option<String>>(raw, "method", "a string")?,
-            Some("params") => params = (raw.get() != "null").then_some(raw),
+            Some("params") => params = (raw != "null").then_some(raw),
             Some("delta") => {
                 delta = read::<Option<bool>>(raw, "delta", "a boolean")?.unwrap_or(false);
             }
@@ -296,8 +297,8 @@ const MEMBERS: [&str; 9] = [
 
 const ERROR_SHAPE: &str = "an object {code: integer, parameter: string, message: string}";
 
-fn read_error(raw: &RawValue) -> Result<Option<EngineError>, DecodeError> {
-    match raw_kind(raw.get()) {
+fn read_error(raw: &str) -> Result<Option<EngineError>, DecodeError> {
+    match raw_kind(raw) {
         "null" => Ok(None),
         // A derived struct also reads from an array (`[2, "p", "m"]`, even `[]`): not an error object.
         "an object" => read::<EngineError>(raw, "error", ERROR_SHAPE).map(Some),
@@ -308,7 +309,7 @@ fn read_error(raw: &RawValue) -> Result<Option<EngineError>, DecodeError> {
     }
 }
 
-fn read_handles(raw: &RawValue, member: &'static str) -> Result<Vec<Handle>, DecodeError> {
+fn read_handles(raw: &str, member: &'static str) -> Result<Vec<Handle>, DecodeError> {
     Ok(
         read::<Option<Vec<Handle>>>(raw, member, "an array of 32-bit integers")?
             .unwrap_or_default(),

@@ -56,6 +56,7 @@ mod error;
 mod incoming;
 mod members;
 mod request;
+mod scan;
 
 pub use bytes::Bytes;
 pub use call::{EncodedCall, MethodError};

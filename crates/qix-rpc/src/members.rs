@@ -2,46 +2,95 @@
 
 use std::borrow::Cow;
 
-use serde::de::{Deserializer as _, MapAccess, Visitor};
-use serde::Deserialize;
-
 use crate::error::raw_kind;
-use crate::{DecodeError, RawValue};
-
-/// The four whitespace characters JSON allows between tokens (RFC 8259, section 2).
-const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+use crate::scan::{skip_whitespace, string_end, value_end, Syntax};
+use crate::DecodeError;
 
 /// Calls `on_member` with each top-level member of an object frame, in order, the value left as
-/// raw JSON borrowed from `text`.
+/// the JSON text it spans in `text`.
 ///
-/// Members are handed over one at a time and not collected, so a frame of a million tiny unknown
-/// members costs no memory beyond what `on_member` keeps. Nested values are skipped without
-/// recursion (serde_json's raw-value path keeps one byte per open bracket on the heap), so deep
-/// nesting never reaches the stack limit.
+/// Every value is checked against the JSON grammar ([`scan`](crate::scan)) but none is built:
+/// members are handed over one at a time and not collected, so a frame of a million tiny
+/// unknown members costs no memory beyond what `on_member` keeps, and nested values are walked
+/// without recursion, so deep nesting never reaches the stack limit.
 ///
 /// A frame that is not JSON is [`DecodeError::NotJson`] even when `on_member` already failed on
 /// an earlier member; otherwise the first error `on_member` returned is the answer (later members
-/// are still parsed, but not handed over).
+/// are still checked, but not handed over).
 pub(crate) fn for_each_member<'a>(
     text: &'a str,
-    on_member: impl FnMut(&str, &'a RawValue) -> Result<(), DecodeError>,
+    mut on_member: impl FnMut(&str, &'a str) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
-    let not_json = |e: serde_json::Error| DecodeError::NotJson(e.to_string());
-    if !text.trim_start_matches(JSON_WHITESPACE).starts_with('{') {
+    let not_json = |syntax: Syntax| DecodeError::NotJson(syntax.to_string());
+    let bytes = text.as_bytes();
+    let mut at = skip_whitespace(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
         // Only to tell "not JSON" from "JSON but not an object".
-        let top: &RawValue = serde_json::from_str(text).map_err(not_json)?;
-        return Err(DecodeError::NotAnObject(raw_kind(top.get())));
+        let end = skip_whitespace(bytes, value_end(bytes, at).map_err(not_json)?);
+        if end != bytes.len() {
+            return Err(not_json(Syntax::trailing(end)));
+        }
+        return Err(DecodeError::NotAnObject(raw_kind(&text[at..])));
     }
     let mut first_error = None;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    deserializer
-        .deserialize_map(Members {
-            on_member,
-            first_error: &mut first_error,
-        })
-        .map_err(not_json)?;
-    deserializer.end().map_err(not_json)?;
+    at = skip_whitespace(bytes, at + 1);
+    if bytes.get(at) == Some(&b'}') {
+        at += 1;
+    } else {
+        loop {
+            if bytes.get(at) != Some(&b'"') {
+                return Err(not_json(Syntax::new(at, "a member name")));
+            }
+            let name_end = string_end(bytes, at).map_err(not_json)?;
+            let name = member_name(slice(text, at, name_end)?)?;
+            at = skip_whitespace(bytes, name_end);
+            if bytes.get(at) != Some(&b':') {
+                return Err(not_json(Syntax::new(at, "':'")));
+            }
+            at = skip_whitespace(bytes, at + 1);
+            let value_start = at;
+            at = value_end(bytes, at).map_err(not_json)?;
+            if first_error.is_none() {
+                if let Err(error) = on_member(&name, slice(text, value_start, at)?) {
+                    first_error = Some(error);
+                }
+            }
+            at = skip_whitespace(bytes, at);
+            match bytes.get(at) {
+                Some(b',') => at = skip_whitespace(bytes, at + 1),
+                Some(b'}') => {
+                    at += 1;
+                    break;
+                }
+                _ => return Err(not_json(Syntax::new(at, "',' or '}'"))),
+            }
+        }
+    }
+    let end = skip_whitespace(bytes, at);
+    if end != bytes.len() {
+        return Err(not_json(Syntax::trailing(end)));
+    }
     first_error.map_or(Ok(()), Err)
+}
+
+/// `text[start..end]`; the scanner's offsets always fall on ASCII bytes, so this never fails,
+/// but a slip would be an error, not a panic.
+fn slice(text: &str, start: usize, end: usize) -> Result<&str, DecodeError> {
+    text.get(start..end)
+        .ok_or_else(|| DecodeError::NotJson(Syntax::new(start, "a value").to_string()))
+}
+
+/// A member name from its quoted text: borrowed unless it holds escapes.
+fn member_name(quoted: &str) -> Result<Cow<'_, str>, DecodeError> {
+    let inner = quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or_default();
+    if !inner.contains('\\') {
+        return Ok(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(quoted)
+        .map(Cow::Owned)
+        .map_err(|error| DecodeError::NotJson(error.to_string()))
 }
 
 /// Remembers which of the members a decoder reads it has met, so a repeat is an error: which copy
@@ -65,61 +114,5 @@ impl Seen {
         }
         self.0 |= bit;
         Ok(Some(known[index]))
-    }
-}
-
-struct Members<'e, F> {
-    on_member: F,
-    first_error: &'e mut Option<DecodeError>,
-}
-
-impl<'de, F> Visitor<'de> for Members<'_, F>
-where
-    F: FnMut(&str, &'de RawValue) -> Result<(), DecodeError>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(name)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            if self.first_error.is_none() {
-                if let Err(error) = (self.on_member)(&name, value) {
-                    *self.first_error = Some(error);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A member name, borrowed from the frame unless it holds escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                name: &'de str,
-            ) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(name)))
-            }
-            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(name.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, name: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(name)))
-            }
-        }
-        deserializer.deserialize_str(KeyVisitor)
     }
 }

@@ -3,7 +3,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{json_kind, shorten_name};
 use crate::members::{for_each_member, Seen};
-use crate::{DecodeError, Handle, ParamsError, RawValue, RequestId};
+use crate::{DecodeError, Handle, ParamsError, RequestId};
 
 /// The members a request always writes itself; extra protocol members may not use these names.
 pub const RESERVED_MEMBERS: [&str; 6] = ["jsonrpc", "id", "handle", "method", "params", "delta"];
@@ -190,15 +190,15 @@ impl Request {
 const PARAMS_SHAPE: &str = "an array or an object";
 
 pub(crate) fn read<'a, T: Deserialize<'a>>(
-    raw: &'a RawValue,
+    raw: &'a str,
     member: &'static str,
     expected: &'static str,
 ) -> Result<T, DecodeError> {
-    serde_json::from_str(raw.get()).map_err(|_| DecodeError::BadMember { member, expected })
+    serde_json::from_str(raw).map_err(|_| DecodeError::BadMember { member, expected })
 }
 
-pub(crate) fn check_version(raw: &RawValue) -> Result<(), DecodeError> {
-    if raw.get() == r#""2.0""# {
+pub(crate) fn check_version(raw: &str) -> Result<(), DecodeError> {
+    if raw == r#""2.0""# {
         return Ok(());
     }
     // Owned, because `"2\u002e0"` is the same string and cannot be borrowed from the frame.

@@ -462,3 +462,55 @@ proptest! {
         check_any_text(&text)?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The decoder checks JSON itself (it walks `result` without building it): it must accept
+// exactly the JSON that serde_json accepts, no more and no less.
+
+/// Text made of JSON's own tokens and near misses, so that most of it is almost JSON.
+fn almost_json() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just(":"),
+        Just(" "),
+        Just("\n"),
+        Just("\"a\""),
+        Just("\"\\u00e9\""),
+        Just("\"\\q\""),
+        Just("\"\t\""),
+        Just("\"\\\"\""),
+        Just("\""),
+        Just("\\"),
+        Just("0"),
+        Just("-1.5e3"),
+        Just("01"),
+        Just("1."),
+        Just("-"),
+        Just("2E+"),
+        Just("true"),
+        Just("nul"),
+        Just("null"),
+        Just("false"),
+        Just("é"),
+    ];
+    proptest::collection::vec(token, 0..24).prop_map(|tokens| tokens.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn result_is_checked_as_serde_json_checks_it(value in almost_json()) {
+        let frame = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{value}}}"#);
+        let serde_accepts = serde_json::from_str::<serde::de::IgnoredAny>(&value).is_ok();
+        let decoded = qix_rpc::decode_shared(bytes::Bytes::from(frame.clone()));
+        prop_assert_eq!(decoded.is_ok(), serde_accepts, "{}", frame);
+        if let Ok(Incoming::Response(Response { body: ResponseBody::Result(raw), .. })) = decoded {
+            prop_assert_eq!(raw.get(), value.trim_matches([' ', '\n']));
+        }
+    }
+}
