@@ -32,7 +32,7 @@ const CLIENT: &str = "raw";
 /// The read buffer qix's WebSocket transport starts with. tungstenite's default, 128 KiB, is
 /// allocated up front and would make each raw idle session six times heavier than qix's: a
 /// ceiling is the leanest loop, configured as well as qix is.
-const READ_BUFFER: usize = 8 << 10;
+const READ_BUFFER: usize = 4 << 10;
 
 fn main() -> ExitCode {
     qix_bench::client_main(CLIENT, |args| {

@@ -103,7 +103,7 @@ impl SessionBuilder {
 
     /// How much the WebSocket reads from the socket at a time, which is also what an idle
     /// session keeps for reading; a larger message grows the buffer while it is read.
-    /// Default 8 KiB: QIX answers are mostly small. Raise it when large answers dominate.
+    /// Default 4 KiB: QIX answers are mostly small. Raise it when large answers dominate.
     #[cfg(feature = "websocket")]
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.websocket = self.websocket.read_buffer_size(bytes);

@@ -48,7 +48,7 @@ pub(crate) struct ToDriver {
 
 /// What the driver receives from the handles, and where it shows the session's state.
 pub(crate) struct Inbox {
-    pub(crate) control: mpsc::Receiver<ToDriver>,
+    pub(crate) control: mpsc::Receiver<Box<ToDriver>>,
     pub(crate) calls: mpsc::Receiver<ToDriver>,
     pub(crate) cancels: mpsc::UnboundedReceiver<Waiter>,
     pub(crate) state: watch::Sender<Status>,
@@ -81,7 +81,7 @@ pub(crate) struct Driver {
     machine: Machine,
     transport: Arc<dyn Transport>,
     /// Open, close, suspend, resume: always taken.
-    control: mpsc::Receiver<ToDriver>,
+    control: mpsc::Receiver<Box<ToDriver>>,
     /// Calls: taken while the socket keeps up (see `MAX_QUEUED_FRAMES`) and the machine
     /// accepts more in flight.
     calls: mpsc::Receiver<ToDriver>,
@@ -153,7 +153,7 @@ impl Driver {
         let mut progress = false;
         while !self.released {
             match self.control.poll_recv(cx) {
-                Poll::Ready(Some(message)) => self.command(message),
+                Poll::Ready(Some(message)) => self.command(*message),
                 Poll::Ready(None) => {
                     self.released = true;
                     self.handle(Input::Released);

@@ -212,7 +212,9 @@ pub(crate) struct Status {
 /// The driver's inboxes: lifecycle commands, always taken; calls, which wait while the socket
 /// is backed up or too many are in flight; and the waiters of calls whose caller left.
 pub(crate) struct Senders {
-    pub(crate) control: mpsc::Sender<ToDriver>,
+    /// Lifecycle commands, boxed: they are rare, and a channel holds room for 32 messages
+    /// from its first one, so their size is paid by every idle session.
+    pub(crate) control: mpsc::Sender<Box<ToDriver>>,
     pub(crate) calls: mpsc::Sender<ToDriver>,
     pub(crate) cancels: mpsc::UnboundedSender<Waiter>,
     pub(crate) waiters: Arc<AtomicU64>,
@@ -220,7 +222,7 @@ pub(crate) struct Senders {
 
 /// The same inboxes, held without keeping the session alive.
 pub(crate) struct WeakSenders {
-    control: mpsc::WeakSender<ToDriver>,
+    control: mpsc::WeakSender<Box<ToDriver>>,
     calls: mpsc::WeakSender<ToDriver>,
     cancels: mpsc::WeakUnboundedSender<Waiter>,
     waiters: Arc<AtomicU64>,
@@ -235,13 +237,17 @@ pub(crate) enum Link {
 }
 
 impl Link {
-    fn sender(&self, command: &Command) -> Option<mpsc::Sender<ToDriver>> {
-        let call = matches!(command, Command::Call(_));
-        match (self, call) {
-            (Self::Session(senders), true) => Some(senders.calls.clone()),
-            (Self::Session(senders), false) => Some(senders.control.clone()),
-            (Self::Object(weak), true) => weak.calls.upgrade(),
-            (Self::Object(weak), false) => weak.control.upgrade(),
+    fn calls(&self) -> Option<mpsc::Sender<ToDriver>> {
+        match self {
+            Self::Session(senders) => Some(senders.calls.clone()),
+            Self::Object(weak) => weak.calls.upgrade(),
+        }
+    }
+
+    fn control(&self) -> Option<mpsc::Sender<Box<ToDriver>>> {
+        match self {
+            Self::Session(senders) => Some(senders.control.clone()),
+            Self::Object(weak) => weak.control.upgrade(),
         }
     }
 
@@ -275,18 +281,23 @@ impl Link {
 
     pub(crate) async fn request(&self, command: Command) -> Result<DriverReply, Error> {
         let is_call = matches!(command, Command::Call(_));
-        let sender = self.sender(&command).ok_or(Error::SessionGone)?;
         let (reply, answer) = oneshot::channel();
         let waiter = self.waiter();
-        sender
-            .send(ToDriver {
-                waiter,
-                command,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::SessionGone)?;
-        drop(sender);
+        let message = ToDriver {
+            waiter,
+            command,
+            reply,
+        };
+        let sent = if is_call {
+            let sender = self.calls().ok_or(Error::SessionGone)?;
+            sender.send(message).await.is_ok()
+        } else {
+            let sender = self.control().ok_or(Error::SessionGone)?;
+            sender.send(Box::new(message)).await.is_ok()
+        };
+        if !sent {
+            return Err(Error::SessionGone);
+        }
         // Q-CANCEL-1: from here on, a caller that leaves tells the session.
         let mut guard = CancelOnDrop {
             waiter,

@@ -14,7 +14,7 @@ use crate::TransportError;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// QIX answers are mostly small; a larger message grows the buffer while it is read.
-const DEFAULT_READ_BUFFER_SIZE: usize = 8 << 10;
+const DEFAULT_READ_BUFFER_SIZE: usize = 4 << 10;
 const MIN_READ_BUFFER_SIZE: usize = 256;
 
 /// Headers that the WebSocket handshake writes itself; a second copy would break it.
@@ -222,7 +222,7 @@ impl WebSocketTransportBuilder {
     /// How many bytes one read from the socket takes at most, which is also the read
     /// buffer's size while no larger message is being read. An idle connection holds this
     /// much; a message larger than it grows the buffer while it is read. Larger values read
-    /// large answers with fewer system calls. Default: 8 KiB. Checked by `build()`: at
+    /// large answers with fewer system calls. Default: 4 KiB. Checked by `build()`: at
     /// least 256 bytes.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes;
