@@ -392,3 +392,37 @@ async fn q_ev_6_a_blocked_listener_never_delays_a_response_on_one_thread() {
 async fn q_ev_6_a_blocked_listener_never_delays_a_response_on_many_threads() {
     a_blocked_listener_never_delays_a_response().await;
 }
+
+#[tokio::test]
+async fn q_ev_1_notification_params_too_deep_for_a_value_are_a_socket_error_not_null() {
+    let engine = MockEngine::start().await.unwrap();
+    let (session, global, connection) = open(&engine).await;
+    let mut all = session.subscribe("notification:*").unwrap();
+    let mut errors = session.subscribe("socket-error").unwrap();
+
+    // Valid JSON, 200 levels deep: more than a serde_json::Value holds.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    connection
+        .send_text(format!(
+            r#"{{"jsonrpc":"2.0","method":"OnDeep","params":{deep}}}"#
+        ))
+        .await;
+    connection.notify("OnAfter", json!({"n": 1})).await;
+
+    match next(&mut errors).await {
+        SessionEvent::SocketError(error) => {
+            assert!(matches!(*error, Error::Protocol(_)), "{error:?}");
+            assert!(error.to_string().contains("params"), "{error}");
+        }
+        other => panic!("expected socket-error, got {other:?}"),
+    }
+    // The deep one never reached the notification subscribers, as null or otherwise; the
+    // session goes on.
+    assert_eq!(
+        notification(next(&mut all).await),
+        ("OnAfter".to_owned(), json!({"n": 1}))
+    );
+    within(global.call("EngineVersion", json!([])))
+        .await
+        .unwrap();
+}

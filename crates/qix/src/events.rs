@@ -42,13 +42,31 @@ impl Emitter {
     pub(crate) fn emit(&mut self, event: Event, handle: impl Fn(ObjectKey) -> Option<i32>) {
         if let Event::Notification(notification) = &event {
             let (kind, name) = event.topic();
-            let params = &notification.params;
+            if !self.bus.is_listened(kind, name) {
+                return;
+            }
             let method = notification.method.as_deref().unwrap_or_default();
-            self.bus
-                .publish_with(kind, name, || SessionEvent::Notification {
-                    method: method.to_owned(),
-                    params: serde_json::from_slice(params.as_bytes()).unwrap_or_default(),
-                });
+            match serde_json::from_slice(notification.params.as_bytes()) {
+                Ok(params) => self.bus.publish(
+                    kind,
+                    name,
+                    SessionEvent::Notification {
+                        method: method.to_owned(),
+                        params,
+                    },
+                ),
+                // The frame is JSON (it was checked), but params that a `Value` cannot hold
+                // (nested deeper than serde_json's 128 levels) are not a `null` to hand out:
+                // the listeners of `socket-error` are told, as for any frame we cannot use.
+                Err(cause) => {
+                    let error = qix_rpc::DecodeError::BadMember {
+                        member: "params",
+                        expected: "JSON a serde_json::Value holds (at most 128 levels deep)",
+                    };
+                    tracing::debug!(%error, %cause, method, "notification dropped");
+                    self.emit(Event::SocketError(SocketProblem::Decode(error)), handle);
+                }
+            }
             return;
         }
         // The other topics have no name, so nothing borrows from the event.
