@@ -75,6 +75,20 @@ struct Conn {
     unflushed: bool,
     /// The sink failed: nothing more is written; the stream reports how it ends.
     broken: bool,
+    /// The stream said `Pending` during this wake-up (see [`Idle`]).
+    read_idle: bool,
+}
+
+/// The sources that said `Pending` during this wake-up of the driver. Their wakers are
+/// registered, so they wake the driver when something comes; asking them again in the next
+/// pass of the same wake-up only costs (for a socket, a read attempt and tungstenite zeroing
+/// its read buffer), as the passes repeat while any source makes progress.
+#[derive(Default)]
+struct Idle {
+    control: bool,
+    cancels: bool,
+    calls: bool,
+    timer: bool,
 }
 
 pub(crate) struct Driver {
@@ -101,6 +115,7 @@ pub(crate) struct Driver {
     frame: Option<Bytes>,
     /// The time of this pass: one clock read per pass, not per input.
     now: std::time::Instant,
+    idle: Idle,
 }
 
 impl Driver {
@@ -127,6 +142,7 @@ impl Driver {
             armed: None,
             frame: None,
             now: now(),
+            idle: Idle::default(),
         }
     }
 
@@ -151,14 +167,14 @@ impl Driver {
     /// Lifecycle commands, all that are ready; the end of the channel is the release.
     fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while !self.released {
+        while !self.released && !self.idle.control {
             match self.control.poll_recv(cx) {
                 Poll::Ready(Some(message)) => self.command(*message),
                 Poll::Ready(None) => {
                     self.released = true;
                     self.handle(Input::Released);
                 }
-                Poll::Pending => break,
+                Poll::Pending => self.idle.control = true,
             }
             progress = true;
         }
@@ -168,10 +184,16 @@ impl Driver {
     /// Callers that left: their calls are cancelled.
     fn poll_cancels(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while let Poll::Ready(Some(waiter)) = self.cancels.poll_recv(cx) {
-            self.waiters.remove(&waiter);
-            self.handle(Input::Cancel { waiter });
-            progress = true;
+        while !self.idle.cancels {
+            match self.cancels.poll_recv(cx) {
+                Poll::Ready(Some(waiter)) => {
+                    self.waiters.remove(&waiter);
+                    self.handle(Input::Cancel { waiter });
+                    progress = true;
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending => self.idle.cancels = true,
+            }
         }
         progress
     }
@@ -181,13 +203,21 @@ impl Driver {
     fn poll_calls(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
-            if self.released || self.backlogged() || !self.machine.accepts_calls() {
+            if self.released
+                || self.idle.calls
+                || self.backlogged()
+                || !self.machine.accepts_calls()
+            {
                 break;
             }
             match self.calls.poll_recv(cx) {
                 Poll::Ready(Some(message)) => self.command(message),
                 // The control channel ends at the same time and says so.
-                Poll::Ready(None) | Poll::Pending => break,
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    self.idle.calls = true;
+                    break;
+                }
             }
             progress = true;
         }
@@ -219,6 +249,7 @@ impl Driver {
                                 outbox: VecDeque::new(),
                                 unflushed: false,
                                 broken: false,
+                                read_idle: false,
                             });
                             self.handle(Input::Connected { conn });
                         }
@@ -241,11 +272,18 @@ impl Driver {
             let conn = self.conns[index].id;
             let mut ended = false;
             for _ in 0..BATCH {
-                let Some(entry) = self.conns.get_mut(index).filter(|c| c.id == conn) else {
-                    break; // an effect dropped it
+                let Some(entry) = self
+                    .conns
+                    .get_mut(index)
+                    .filter(|c| c.id == conn && !c.read_idle)
+                else {
+                    break; // an effect dropped it, or it has nothing this wake-up
                 };
                 let incoming = match Pin::new(&mut *entry.frames).poll_next(cx) {
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        entry.read_idle = true;
+                        break;
+                    }
                     Poll::Ready(incoming) => incoming,
                 };
                 progress = true;
@@ -316,9 +354,14 @@ impl Driver {
             self.armed = deadline;
             if let Some(deadline) = deadline {
                 self.timer.as_mut().reset(Instant::from_std(deadline));
+                self.idle.timer = false;
             }
         }
-        if self.armed.is_none() || self.timer.as_mut().poll(cx).is_pending() {
+        if self.armed.is_none() || self.idle.timer {
+            return false;
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            self.idle.timer = true;
             return false;
         }
         self.now = now();
@@ -426,6 +469,10 @@ impl Future for Driver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        this.idle = Idle::default();
+        for conn in &mut this.conns {
+            conn.read_idle = false;
+        }
         for _ in 0..PASSES_BEFORE_YIELD {
             this.now = now();
             let mut progress = this.poll_control(cx);
