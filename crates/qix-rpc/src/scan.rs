@@ -57,6 +57,8 @@ const STRING_STOP: [bool; 256] = {
 };
 
 /// The index of the first byte at or after `at` that is not JSON whitespace.
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(at) {
         at += 1;
@@ -65,7 +67,8 @@ pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {
 }
 
 /// The end (one past the closing quote) of the string whose opening quote is at `at`.
-#[inline]
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 pub(crate) fn string_end(text: &[u8], at: usize) -> Result<usize, Syntax> {
     let mut at = at + 1;
     loop {
@@ -82,7 +85,8 @@ pub(crate) fn string_end(text: &[u8], at: usize) -> Result<usize, Syntax> {
 /// The index of the first byte at or after `at` that ends plain string content
 /// ([`STRING_STOP`]). Eight bytes at a time (the bit tricks of "Bit Twiddling Hacks",
 /// `haszero` and `hasless`), byte by byte in the last seven.
-#[inline]
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 fn plain_run_end(text: &[u8], mut at: usize) -> usize {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
@@ -130,6 +134,8 @@ fn escape_end(text: &[u8], at: usize) -> Result<usize, Syntax> {
     }
 }
 
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 fn digits_end(text: &[u8], mut at: usize) -> usize {
     while text.get(at).is_some_and(u8::is_ascii_digit) {
         at += 1;
@@ -138,6 +144,8 @@ fn digits_end(text: &[u8], mut at: usize) -> usize {
 }
 
 /// The end of the number starting at `at`: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 fn number_end(text: &[u8], at: usize) -> Result<usize, Syntax> {
     let mut at = at;
     if text.get(at) == Some(&b'-') {
@@ -169,6 +177,8 @@ fn number_end(text: &[u8], at: usize) -> Result<usize, Syntax> {
     Ok(at)
 }
 
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 fn literal_end(text: &[u8], at: usize, word: &'static str) -> Result<usize, Syntax> {
     match text.get(at..at + word.len()) {
         Some(found) if found == word.as_bytes() => Ok(at + word.len()),
@@ -216,6 +226,8 @@ impl Brackets {
 
 /// Reads `"name" :` from `at` (a member name, whitespace allowed around the colon) and returns
 /// the index of the member's value, whitespace skipped.
+// Inlined: called for every token of megabyte results, where a call costs as much as the work.
+#[inline(always)]
 fn member_value(text: &[u8], at: usize) -> Result<usize, Syntax> {
     if text.get(at) != Some(&b'"') {
         return Err(expected(at, "a member name"));
