@@ -1,11 +1,15 @@
-//! qix-rpc: every decoder takes any bytes without panicking, the two frame decoders agree, and
-//! a call encoded with `EncodedCall` reads back with `Request::decode` as it was made.
+//! qix-rpc: every decoder takes any bytes without panicking, the two frame decoders agree, they
+//! call JSON exactly what serde_json does, and a call encoded with `EncodedCall` reads back with
+//! `Request::decode` as it was made.
 
 #![no_main]
+
+use std::collections::HashMap;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use qix_rpc::{Bytes, EncodedCall, Incoming, Request};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Arbitrary)]
@@ -50,6 +54,22 @@ fuzz_target!(|input: Input<'_>| {
             (Ok(a), Ok(b)) => assert_eq!(kind(a), kind(b), "decode and decode_shared disagree"),
             (Err(a), Err(b)) => assert_eq!(*a, b.error, "decode and decode_shared disagree"),
             _ => panic!("decode {owned:?} but decode_shared {shared:?}"),
+        }
+        // The decoders check JSON with their own scanner: what they accept, serde_json must
+        // accept too, and a frame serde_json rejects cannot decode.
+        // Member names are decoded (a lone surrogate escape in one is an error), values skipped.
+        let is_json = if text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+            serde_json::from_str::<HashMap<String, IgnoredAny>>(text).is_ok()
+        } else {
+            serde_json::from_str::<IgnoredAny>(text).is_ok()
+        };
+        if shared.is_ok() {
+            assert!(is_json, "decode_shared accepted text serde_json rejects");
+        }
+        if let Err(error) = &shared {
+            if matches!(error.error, qix_rpc::DecodeError::NotJson(_)) {
+                assert!(!is_json, "decode_shared called JSON not JSON: {error}");
+            }
         }
         if let Ok(request) = Request::decode(text) {
             // What the engine side reads, written again, reads the same.
