@@ -127,9 +127,9 @@ pub use qix_rpc::RawJson;
 pub use qix_session::{AutoResume, Backoff, EngineSession, Liveness, NotConnectedReason, State};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub use qix_transport::rustls;
-pub use qix_transport::Handshake;
 #[cfg(feature = "websocket")]
 pub use qix_transport::TlsRoots;
+pub use qix_transport::{CredentialProvider, Credentials, Handshake};
 pub use session::{EventStream, Session};
 
 pub use {qix_events, qix_rpc, qix_session, qix_transport};
