@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qix_events::Bus;
 use qix_session::{AutoResume, Config, EngineSession, Liveness, Machine, State};
 use qix_transport::Transport;
 #[cfg(feature = "websocket")]
@@ -13,6 +12,7 @@ use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
+use crate::events::Limits;
 use crate::session::{Senders, Status};
 use crate::{Error, Session};
 
@@ -47,6 +47,7 @@ pub struct SessionBuilder {
     transport: Option<Arc<dyn Transport>>,
     config: Config,
     event_capacity: usize,
+    event_bytes: usize,
 }
 
 impl SessionBuilder {
@@ -59,6 +60,7 @@ impl SessionBuilder {
             transport: None,
             config: Config::default(),
             event_capacity: qix_events::DEFAULT_CAPACITY,
+            event_bytes: qix_events::DEFAULT_MAX_BYTES,
         }
     }
 
@@ -209,10 +211,23 @@ impl SessionBuilder {
         self
     }
 
-    /// How many events a subscription or listener may fall behind before it is told it lagged.
-    /// Default 1024.
+    /// How many events a subscription or listener may fall behind before it is told it lagged
+    /// (the oldest are dropped; [`SessionEvent::Lagged`](crate::SessionEvent::Lagged) says how
+    /// many). Default 1024; [`build`](Self::build) refuses 0.
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events;
+        self
+    }
+
+    /// How many bytes the events a subscription or listener has not taken yet may hold before
+    /// it is told it lagged, as for [`event_capacity`](Self::event_capacity): a traffic event
+    /// weighs its frame, a notification its params, the others next to nothing. So a
+    /// `traffic:received` stream that is not read holds at most this much of the engine's
+    /// answers (an answer larger than the bound on its own is still delivered, alone). The same
+    /// bound applies to each object's subscribers. Default 16 MiB
+    /// ([`qix_events::DEFAULT_MAX_BYTES`]); [`build`](Self::build) refuses 0.
+    pub fn event_bytes(mut self, bytes: usize) -> Self {
+        self.event_bytes = bytes;
         self
     }
 
@@ -224,6 +239,11 @@ impl SessionBuilder {
         if self.event_capacity == 0 {
             return Err(Error::Config(
                 "event_capacity must be at least 1".to_owned(),
+            ));
+        }
+        if self.event_bytes == 0 {
+            return Err(Error::Config(
+                "event_bytes must be at least 1: no event could ever be queued".to_owned(),
             ));
         }
         let config = &self.config;
@@ -301,7 +321,11 @@ impl SessionBuilder {
             state: State::Idle,
             engine_session: EngineSession::Unknown,
         });
-        let bus = Bus::with_capacity(self.event_capacity);
+        let limits = Limits {
+            events: self.event_capacity,
+            bytes: self.event_bytes,
+        };
+        let bus = limits.session_bus();
         let inbox = Inbox {
             control: control_inbox,
             calls: calls_inbox,
@@ -313,7 +337,7 @@ impl SessionBuilder {
             transport,
             inbox,
             bus.clone(),
-            self.event_capacity,
+            limits,
         );
         runtime.spawn(driver);
         let senders = Senders {
@@ -335,6 +359,7 @@ impl fmt::Debug for SessionBuilder {
             .field("custom_transport", &self.transport)
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)
+            .field("event_bytes", &self.event_bytes)
             .finish()
     }
 }

@@ -109,7 +109,7 @@ impl Driver {
         transport: Arc<dyn Transport>,
         handles: Inbox,
         bus: Bus<crate::SessionEvent>,
-        object_capacity: usize,
+        object_limits: crate::events::Limits,
     ) -> Self {
         Self {
             machine,
@@ -122,7 +122,7 @@ impl Driver {
             conns: Vec::new(),
             connecting: Vec::new(),
             waiters: FxHashMap::default(),
-            emitter: Emitter::new(bus, object_capacity),
+            emitter: Emitter::new(bus, object_limits),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
             frame: None,
