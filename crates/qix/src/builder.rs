@@ -45,6 +45,8 @@ pub struct SessionBuilder {
     #[cfg(feature = "websocket")]
     websocket: WebSocketTransportBuilder,
     transport: Option<Arc<dyn Transport>>,
+    /// The URL with its secrets hidden, for the session's tracing span.
+    shown_url: String,
     config: Config,
     event_capacity: usize,
     event_bytes: usize,
@@ -52,9 +54,11 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     pub(crate) fn new(url: String) -> Self {
+        let shown_url = qix_transport::redact_url(&url);
         #[cfg(not(feature = "websocket"))]
         let _ = url;
         Self {
+            shown_url,
             #[cfg(feature = "websocket")]
             websocket: WebSocketTransport::builder(url),
             transport: None,
@@ -339,7 +343,9 @@ impl SessionBuilder {
             bus.clone(),
             limits,
         );
-        runtime.spawn(driver);
+        // Everything the driver logs carries the session's URL (its secrets hidden).
+        let span = tracing::info_span!("session", url = %self.shown_url);
+        runtime.spawn(tracing::Instrument::instrument(driver, span));
         let senders = Senders {
             control,
             calls,

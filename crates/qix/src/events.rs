@@ -99,20 +99,32 @@ impl Emitter {
                     SessionEvent::SocketError(Arc::new(error))
                 });
             }
-            Event::Opened => self.bus.publish_with(kind, name, || SessionEvent::Opened),
-            Event::Closed(close) => self.bus.publish(kind, name, SessionEvent::Closed(close)),
-            Event::Suspended { initiator, close } => self.bus.publish(
-                kind,
-                name,
-                SessionEvent::Suspended {
-                    initiator,
-                    code: close.code,
-                    reason: close.reason,
-                },
-            ),
-            Event::Resumed => self.bus.publish_with(kind, name, || SessionEvent::Resumed),
+            Event::Opened => {
+                tracing::info!("session opened");
+                self.bus.publish_with(kind, name, || SessionEvent::Opened);
+            }
+            Event::Closed(close) => {
+                tracing::info!(code = close.code, reason = %close.reason, "session closed");
+                self.bus.publish(kind, name, SessionEvent::Closed(close));
+            }
+            Event::Suspended { initiator, close } => {
+                tracing::info!(?initiator, code = close.code, reason = %close.reason, "session suspended");
+                self.bus.publish(
+                    kind,
+                    name,
+                    SessionEvent::Suspended {
+                        initiator,
+                        code: close.code,
+                        reason: close.reason,
+                    },
+                );
+            }
+            Event::Resumed => {
+                tracing::info!("session resumed");
+                self.bus.publish_with(kind, name, || SessionEvent::Resumed);
+            }
             Event::Resuming { attempt, delay } => {
-                tracing::debug!(attempt, ?delay, "automatic resume scheduled");
+                tracing::info!(attempt, ?delay, "automatic resume attempt scheduled");
                 self.bus
                     .publish_with(kind, name, || SessionEvent::Resuming { attempt, delay });
             }
