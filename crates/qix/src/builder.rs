@@ -324,6 +324,7 @@ impl SessionBuilder {
         let (state, state_view) = watch::channel(Status {
             state: State::Idle,
             engine_session: EngineSession::Unknown,
+            handshake: None,
         });
         let limits = Limits {
             events: self.event_capacity,

@@ -294,6 +294,10 @@ impl Driver {
                                 status = connection.handshake().map(|h| h.status()),
                                 "connected"
                             );
+                            // Kept before the machine hears of it: an `open` it completes
+                            // finds the handshake there.
+                            let handshake = connection.handshake().cloned().map(Arc::new);
+                            self.state.send_modify(|shown| shown.handshake = handshake);
                             self.conns.push(Conn {
                                 id: conn,
                                 frames: connection.into_frames(),
@@ -428,12 +432,13 @@ impl Driver {
     /// Carries out every effect the machine has queued, in its order.
     fn execute(&mut self) {
         // The state first: a caller woken by a reply below sees the state that reply left.
-        let status = Status {
-            state: self.machine.state(),
-            engine_session: self.machine.engine_session(),
-        };
-        self.state
-            .send_if_modified(|shown| std::mem::replace(shown, status) != status);
+        let (state, engine_session) = (self.machine.state(), self.machine.engine_session());
+        self.state.send_if_modified(|shown| {
+            let changed = shown.state != state || shown.engine_session != engine_session;
+            shown.state = state;
+            shown.engine_session = engine_session;
+            changed
+        });
         while let Some(effect) = self.machine.poll_effect() {
             match effect {
                 Effect::Connect { conn } => {
