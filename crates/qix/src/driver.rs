@@ -160,6 +160,9 @@ impl Driver {
         self.trace(waiter, &command);
         self.handle(Input::Command { waiter, command });
         // A call written is in the table now: its span gets the request id (Q-REQ-1).
+        if self.traces.is_empty() {
+            return;
+        }
         if let Some(trace) = self.traces.get(&waiter).filter(|trace| trace.call) {
             if let Some(id) = self.machine.request_id(waiter) {
                 trace.span.record("id", id);
