@@ -207,9 +207,9 @@ impl SessionBuilder {
     }
 
     /// Uses this transport instead of the WebSocket one: every open and resume calls its
-    /// `connect`. The URL and the WebSocket settings (headers, timeouts, TLS) are then unused,
-    /// and qix adds no connect timeout of its own: `open` and `resume` wait as long as the
-    /// transport's `connect` does.
+    /// `connect`. The URL and the WebSocket settings (headers, credentials, timeouts, TLS) are
+    /// then unused, and qix adds no connect timeout of its own: `open` and `resume` wait as
+    /// long as the transport's `connect` does.
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
         self
