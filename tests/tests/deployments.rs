@@ -101,3 +101,31 @@ fn deployment_settings_are_checked_by_build() {
         .build();
     assert!(session.is_ok(), "{session:?}");
 }
+
+#[tokio::test]
+async fn the_handshake_of_the_last_connect_is_kept_on_the_session() {
+    let engine = MockEngine::start().await.unwrap();
+    let session = qix::Session::builder(engine.url("/app/app.qvf/ttl/30"))
+        .build()
+        .unwrap();
+    assert!(session.handshake().is_none(), "nothing before a connect");
+    within(session.open()).await.unwrap();
+    let opened = session.handshake().expect("the open's handshake");
+    assert_eq!(opened.status(), 101);
+    let accept = |handshake: &qix::Handshake| {
+        handshake
+            .header("Sec-WebSocket-Accept")
+            .expect("a 101 answer carries Sec-WebSocket-Accept")
+            .to_owned()
+    };
+    within(session.suspend()).await.unwrap();
+    assert_eq!(
+        session.handshake().as_ref().map(accept),
+        Some(accept(&opened)),
+        "kept while suspended"
+    );
+    within(session.resume(true)).await.unwrap();
+    let resumed = session.handshake().unwrap();
+    // Each handshake answers its own random key: a new value means a new handshake.
+    assert_ne!(accept(&resumed), accept(&opened));
+}

@@ -426,3 +426,69 @@ async fn q_ev_1_notification_params_too_deep_for_a_value_are_a_socket_error_not_
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn q_ev_7_a_traffic_subscriber_that_never_reads_holds_no_more_than_the_byte_bound() {
+    const BOUND: usize = 1 << 20;
+    let engine = MockEngine::start().await.unwrap();
+    let (session, global, _connection) = open_at(&engine, "/app/app.qvf", |builder| {
+        builder.event_bytes(BOUND)
+    })
+    .await;
+    let mut stuck = session.subscribe("traffic:received").unwrap();
+    let doc = within(global.call_object("OpenDoc", json!(["app.qvf"])))
+        .await
+        .unwrap();
+    let blob = "x".repeat(100_000);
+    let object = within(doc.call_object(
+        "CreateSessionObject",
+        json!([{"qInfo": {"qType": "blob"}, "blob": blob}]),
+    ))
+    .await
+    .unwrap();
+    let mut object_stuck = object.subscribe("traffic:received").unwrap();
+    // 60 answers of 100 kB each: about 6 MB, six times the bound.
+    for _ in 0..60 {
+        within(object.call("GetProperties", json!([])))
+            .await
+            .unwrap();
+    }
+    let held = ready(&mut stuck);
+    assert!(
+        matches!(held.first(), Some(SessionEvent::Lagged { missed }) if *missed > 0),
+        "{:?}",
+        held.first()
+    );
+    let bytes: usize = held
+        .iter()
+        .map(|event| match event {
+            SessionEvent::Traffic(traffic) => traffic.text().len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        bytes <= BOUND,
+        "the session's subscriber held {bytes} bytes"
+    );
+    assert!(held.len() > 2, "the newest answers are still there");
+
+    let held = ready(&mut object_stuck);
+    assert!(matches!(held.first(), Some(ObjectEvent::Lagged { missed }) if *missed > 0));
+    let bytes: usize = held
+        .iter()
+        .map(|event| match event {
+            ObjectEvent::Traffic(traffic) => traffic.text().len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(bytes <= BOUND, "the object's subscriber held {bytes} bytes");
+}
+
+#[tokio::test]
+async fn q_ev_7_a_zero_byte_bound_is_refused() {
+    let error = Session::builder("ws://127.0.0.1:1/app/x")
+        .event_bytes(0)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("event_bytes"), "{error}");
+}

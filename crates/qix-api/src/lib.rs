@@ -100,3 +100,8 @@ mod wire;
 
 pub use float::Float64;
 pub use generated::*;
+
+/// The README's code blocks, compiled and run as doctests: the quick start runs as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -15,6 +15,11 @@ use crate::Topic;
 /// Queue bound per subscriber and per listener used by [`Bus::new`].
 pub const DEFAULT_CAPACITY: usize = 1024;
 
+/// A byte bound per subscriber and per listener for [`Bus::with_limits`]: 16 MiB, what a
+/// few large engine answers take. The `qix` crate uses it for its sessions' events. [`Bus::new`]
+/// and [`Bus::with_capacity`] bound events only.
+pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
+
 /// One item of a [`Subscription`] or one call of a listener.
 pub enum Delivery<E> {
     /// A published event; every matching subscriber holds the same `Arc`.
@@ -72,10 +77,11 @@ impl<E: fmt::Debug> fmt::Debug for Delivery<E> {
 ///
 /// # Delivery
 ///
-/// Every subscriber and every listener has its own queue of at most `capacity` events; topics
-/// are matched when an event is published, so only the queues of matching subscribers fill up.
-/// When a queue is full the **oldest** queued event is dropped to make room (as tokio's
-/// `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
+/// Every subscriber and every listener has its own queue of at most `capacity` events and, on
+/// a bus made by [`Bus::with_limits`], at most `max_bytes` bytes as the bus's size function
+/// reckons them; topics are matched when an event is published, so only the queues of
+/// matching subscribers fill up. When a queue is full the **oldest** queued events are dropped
+/// to make room (as tokio's `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
 /// dropped, at the place where they were, followed by the newer events it still holds. Every
 /// event a subscriber receives comes in publish order.
 ///
@@ -90,6 +96,9 @@ pub struct Bus<E> {
 
 pub(crate) struct Shared<E> {
     capacity: usize,
+    max_bytes: usize,
+    /// The bytes an event holds, for the byte bound; `None` when there is no byte bound.
+    size: Option<fn(&E) -> usize>,
     state: Mutex<State<E>>,
     /// How many entries `state` holds, read without the lock: a bus nobody listens to costs
     /// one atomic load per publish.
@@ -126,7 +135,7 @@ impl<E> Shared<E> {
         let mut state = self.lock();
         let id = state.next_id;
         state.next_id += 1;
-        let queue = Arc::new(Queue::new(self.capacity, state.closed));
+        let queue = Arc::new(Queue::new(self.capacity, self.max_bytes, state.closed));
         if !state.closed {
             state.entries.push(Entry {
                 id,
@@ -183,6 +192,41 @@ impl<E: Send + Sync + 'static> Bus<E> {
     ///
     /// When `capacity` is 0: a queue must hold at least the event it is handing out.
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::build(capacity, usize::MAX, None)
+    }
+
+    /// A bus whose subscribers and listeners each queue up to `capacity` events and up to
+    /// `max_bytes` bytes, an event's bytes being what `size` says (what it holds on the heap:
+    /// a frame's length, say). A queue over either bound drops its oldest events and reports
+    /// them with [`Delivery::Lagged`]; an event larger than `max_bytes` on its own is still
+    /// delivered, alone. `size` is called once per published event, not per subscriber.
+    ///
+    /// ```
+    /// use futures_util::{FutureExt, StreamExt};
+    /// use qix_events::{Bus, Delivery, Topic};
+    ///
+    /// let bus: Bus<Vec<u8>> = Bus::with_limits(1024, 3_000, Vec::len);
+    /// let mut frames = bus.subscribe(Topic::parse("traffic:*")?);
+    /// for _ in 0..4 {
+    ///     bus.publish("traffic", Some("received"), vec![0; 1_000]);
+    /// }
+    /// // Four frames of 1,000 bytes do not fit in 3,000: the oldest went.
+    /// assert!(matches!(frames.next().now_or_never(), Some(Some(Delivery::Lagged { missed: 1 }))));
+    /// # Ok::<(), qix_events::TopicError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `capacity` or `max_bytes` is 0.
+    pub fn with_limits(capacity: usize, max_bytes: usize, size: fn(&E) -> usize) -> Self {
+        assert!(
+            max_bytes >= 1,
+            "qix-events: a bus queue byte bound must be at least 1"
+        );
+        Self::build(capacity, max_bytes, Some(size))
+    }
+
+    fn build(capacity: usize, max_bytes: usize, size: Option<fn(&E) -> usize>) -> Self {
         assert!(
             capacity >= 1,
             "qix-events: a bus queue capacity must be at least 1"
@@ -190,6 +234,8 @@ impl<E: Send + Sync + 'static> Bus<E> {
         Bus {
             shared: Arc::new(Shared {
                 capacity,
+                max_bytes,
+                size,
                 state: Mutex::new(State {
                     closed: false,
                     next_id: 0,
@@ -201,9 +247,14 @@ impl<E: Send + Sync + 'static> Bus<E> {
         }
     }
 
-    /// The queue bound of each subscriber and listener.
+    /// The queue bound of each subscriber and listener, in events.
     pub fn capacity(&self) -> usize {
         self.shared.capacity
+    }
+
+    /// The queue bound of each subscriber and listener, in bytes (`usize::MAX`: none).
+    pub fn max_bytes(&self) -> usize {
+        self.shared.max_bytes
     }
 
     /// True when at least one live subscriber or listener matches `(kind, name)`.
@@ -226,9 +277,10 @@ impl<E: Send + Sync + 'static> Bus<E> {
             return;
         }
         let event = Arc::new(build());
+        let size = self.shared.size.map_or(0, |size| size(&event));
         let state = self.shared.lock();
         for entry in state.entries.iter().filter(|e| e.matches(kind, name)) {
-            entry.queue.push(Arc::clone(&event));
+            entry.queue.push(Arc::clone(&event), size);
         }
     }
 
@@ -340,6 +392,7 @@ impl<E> fmt::Debug for Bus<E> {
         let state = self.shared.lock();
         f.debug_struct("Bus")
             .field("capacity", &self.shared.capacity)
+            .field("max_bytes", &self.shared.max_bytes)
             .field("receivers", &state.entries.len())
             .field("closed", &state.closed)
             .finish()
@@ -434,6 +487,26 @@ mod tests {
             sub.next().now_or_never(),
             Some(Some(Delivery::Lagged { missed: 9_992 }))
         ));
+    }
+
+    #[test]
+    fn queue_bytes_stay_within_the_byte_bound_and_are_given_back_on_delivery() {
+        let bus: Bus<Vec<u8>> = Bus::with_limits(1024, 10_000, Vec::len);
+        let mut sub = bus.subscribe(topic("traffic:*"));
+        for _ in 0..1_000 {
+            bus.publish("traffic", Some("received"), vec![0; 3_000]);
+            assert!(sub.queue.bytes() <= 10_000);
+        }
+        assert_eq!((sub.queue.len(), sub.queue.bytes()), (3, 9_000));
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Lagged { missed: 997 }))
+        ));
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Event(_)))
+        ));
+        assert_eq!(sub.queue.bytes(), 6_000);
     }
 
     #[test]

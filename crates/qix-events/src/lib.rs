@@ -19,8 +19,11 @@
 //!   [`Lagged { missed }`](Delivery::Lagged).
 //!
 //! Each subscriber and listener queues at most [`Bus::capacity`] events
-//! ([`DEFAULT_CAPACITY`] = 1024 with [`Bus::new`]). When its queue is full the oldest queued
-//! event is dropped; the subscriber then receives `Lagged { missed }` with the exact count, at
+//! ([`DEFAULT_CAPACITY`] = 1024 with [`Bus::new`]) and, on a bus made with
+//! [`Bus::with_limits`], at most [`Bus::max_bytes`] bytes by the bus's own measure of an event
+//! (traffic frames and notification params are what make a queue heavy;
+//! [`DEFAULT_MAX_BYTES`] = 16 MiB is what `qix` uses). When its queue is full the oldest queued
+//! events are dropped; the subscriber then receives `Lagged { missed }` with the exact count, at
 //! the place of the missing events, and carries on with the newer ones. Whatever it receives
 //! comes in publish order.
 //!
@@ -58,6 +61,6 @@ mod listener;
 mod queue;
 mod topic;
 
-pub use bus::{Bus, Delivery, Subscription, DEFAULT_CAPACITY};
+pub use bus::{Bus, Delivery, Subscription, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 pub use listener::{ListenError, ListenerGuard};
 pub use topic::{Topic, TopicError};

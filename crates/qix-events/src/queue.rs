@@ -6,18 +6,23 @@ use std::task::{Context, Poll, Waker};
 
 use crate::Delivery;
 
-/// A drop-oldest ring of events plus the count of events dropped since the last delivery.
+/// A drop-oldest ring of events, bounded in events and in bytes, plus the count of events
+/// dropped since the last delivery.
 ///
 /// Dropped events are always the ones just before the current front (the oldest are dropped,
 /// and only while nothing has been taken since), so reporting the count before the front puts
 /// the lag marker exactly where the events went missing.
 pub(crate) struct Queue<E> {
     capacity: usize,
+    max_bytes: usize,
     inner: Mutex<Inner<E>>,
 }
 
 struct Inner<E> {
-    items: VecDeque<Arc<E>>,
+    /// Each event with the size it was published with.
+    items: VecDeque<(Arc<E>, usize)>,
+    /// The sum of the sizes in `items`.
+    bytes: usize,
     missed: u64,
     /// No more pushes; the stream ends once `items` and `missed` are drained.
     closed: bool,
@@ -25,11 +30,13 @@ struct Inner<E> {
 }
 
 impl<E> Queue<E> {
-    pub(crate) fn new(capacity: usize, closed: bool) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize, closed: bool) -> Self {
         Queue {
             capacity,
+            max_bytes,
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
+                bytes: 0,
                 missed: 0,
                 closed,
                 waker: None,
@@ -43,23 +50,32 @@ impl<E> Queue<E> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Never waits on the consumer: a full queue drops its oldest event instead.
-    pub(crate) fn push(&self, event: Arc<E>) {
+    /// Never waits on the consumer: a full queue drops its oldest events instead, as many as
+    /// it takes to stay within both bounds. An event larger than the byte bound on its own is
+    /// still queued, alone: it is in memory anyway, and dropping it unseen would hide it.
+    pub(crate) fn push(&self, event: Arc<E>, size: usize) {
         let (evicted, waker) = {
             let mut inner = self.lock();
             if inner.closed {
                 return;
             }
-            let evicted = if inner.items.len() >= self.capacity {
+            // No allocation unless more than one event goes at once.
+            let mut evicted = Vec::new();
+            while inner.items.len() >= self.capacity
+                || (!inner.items.is_empty() && inner.bytes.saturating_add(size) > self.max_bytes)
+            {
+                let Some((old, old_size)) = inner.items.pop_front() else {
+                    break;
+                };
+                inner.bytes -= old_size;
                 inner.missed = inner.missed.saturating_add(1);
-                inner.items.pop_front()
-            } else {
-                None
-            };
-            inner.items.push_back(event);
+                evicted.push(old);
+            }
+            inner.bytes = inner.bytes.saturating_add(size);
+            inner.items.push_back((event, size));
             (evicted, inner.waker.take())
         };
-        // The evicted event may be the last reference; its Drop runs outside the lock.
+        // An evicted event may be the last reference; its Drop runs outside the lock.
         drop(evicted);
         if let Some(waker) = waker {
             waker.wake();
@@ -84,6 +100,7 @@ impl<E> Queue<E> {
             let mut inner = self.lock();
             inner.closed = true;
             inner.missed = 0;
+            inner.bytes = 0;
             (std::mem::take(&mut inner.items), inner.waker.take())
         };
         drop(discarded);
@@ -98,7 +115,8 @@ impl<E> Queue<E> {
             let missed = std::mem::take(&mut inner.missed);
             return Poll::Ready(Some(Delivery::Lagged { missed }));
         }
-        if let Some(event) = inner.items.pop_front() {
+        if let Some((event, size)) = inner.items.pop_front() {
+            inner.bytes -= size;
             return Poll::Ready(Some(Delivery::Event(event)));
         }
         if inner.closed {
@@ -120,5 +138,10 @@ impl<E> Queue<E> {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().items.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{drain, got, poll_once, topic, Got, Polled};
 use futures_util::StreamExt;
-use qix_events::{Bus, Delivery, Subscription, DEFAULT_CAPACITY};
+use qix_events::{Bus, Delivery, Subscription, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 
 #[test]
 fn bus_and_subscription_can_cross_threads() {
@@ -115,6 +115,71 @@ fn full_queue_drops_oldest_and_reports_exact_count_where_they_went_missing() {
     );
     bus.publish("a", None, 10);
     assert_eq!(drain(&mut sub), (vec![Got::Event(10)], false));
+}
+
+/// Each test event weighs as many bytes as its value.
+fn weight(event: &u64) -> usize {
+    usize::try_from(*event).unwrap()
+}
+
+#[test]
+fn a_queue_over_its_byte_bound_drops_the_oldest_and_marks_the_lag_where_they_were() {
+    let bus: Bus<u64> = Bus::with_limits(100, 10, weight);
+    assert_eq!((bus.capacity(), bus.max_bytes()), (100, 10));
+    let mut sub = bus.subscribe(topic("a"));
+    for i in [4, 3, 2] {
+        bus.publish("a", None, i);
+    }
+    // 9 bytes held; 5 more need 4 to go, not 3.
+    bus.publish("a", None, 5);
+    assert_eq!(
+        drain(&mut sub),
+        (
+            vec![Got::Lagged(1), Got::Event(3), Got::Event(2), Got::Event(5)],
+            false
+        )
+    );
+    // Delivered events give their bytes back: 10 fit again.
+    for i in [5, 5] {
+        bus.publish("a", None, i);
+    }
+    assert_eq!(drain(&mut sub), (vec![Got::Event(5), Got::Event(5)], false));
+    // An event over the bound on its own is delivered, alone; the next one pushes it out.
+    for i in [1, 2, 20] {
+        bus.publish("a", None, i);
+    }
+    assert_eq!(
+        drain(&mut sub),
+        (vec![Got::Lagged(2), Got::Event(20)], false)
+    );
+    for i in [20, 1] {
+        bus.publish("a", None, i);
+    }
+    assert_eq!(
+        drain(&mut sub),
+        (vec![Got::Lagged(1), Got::Event(1)], false)
+    );
+}
+
+#[test]
+fn the_event_bound_still_holds_on_a_bus_with_a_byte_bound() {
+    let bus: Bus<u64> = Bus::with_limits(2, DEFAULT_MAX_BYTES, weight);
+    let mut sub = bus.subscribe(topic("a"));
+    for i in 1..=5 {
+        bus.publish("a", None, i);
+    }
+    assert_eq!(
+        drain(&mut sub),
+        (vec![Got::Lagged(3), Got::Event(4), Got::Event(5)], false)
+    );
+    assert_eq!(DEFAULT_MAX_BYTES, 16 << 20);
+    assert_eq!(Bus::<u64>::new().max_bytes(), usize::MAX, "no byte bound");
+}
+
+#[test]
+#[should_panic(expected = "byte bound must be at least 1")]
+fn a_zero_byte_bound_is_refused() {
+    let _bus = Bus::<u64>::with_limits(1, 0, weight);
 }
 
 #[test]

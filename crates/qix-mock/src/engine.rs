@@ -39,6 +39,8 @@ pub(crate) struct Controls {
     pub(crate) rejection: Option<u16>,
     pub(crate) delays: HashMap<String, Duration>,
     pub(crate) failures: HashMap<String, EngineError>,
+    /// The header every upgrade request must carry, with exactly this value.
+    pub(crate) required_header: Option<(String, String)>,
 }
 
 /// The engine's state, shared by the listener, every connection task and the handles.
@@ -46,7 +48,6 @@ pub(crate) struct Controls {
 pub(crate) struct Shared {
     pub(crate) state: Mutex<EngineState>,
     pub(crate) controls: Mutex<Controls>,
-    pub(crate) required_header: Option<(String, String)>,
     pub(crate) record: bool,
     ws_config: WebSocketConfig,
     handshakes: AtomicUsize,
@@ -90,8 +91,8 @@ impl MockEngine {
                 rejection: None,
                 delays: HashMap::new(),
                 failures: HashMap::new(),
+                required_header: config.required_header.clone(),
             }),
-            required_header: config.required_header.clone(),
             record: config.record,
             ws_config: WebSocketConfig::default()
                 .max_message_size(Some(config.max_message_size))
@@ -154,6 +155,16 @@ impl MockEngine {
     /// invalid status becomes 500), e.g. 503 to test a refused connect. `None` accepts again.
     pub fn set_handshake_rejection(&self, status: Option<u16>) {
         lock(&self.shared.controls).rejection = status;
+    }
+
+    /// `Some((name, value))`: every upgrade request from now on must carry this header with
+    /// exactly this value, else it is refused with 401 (as
+    /// [`MockConfig::required_header`](crate::MockConfig::required_header)); `None` requires
+    /// nothing. Changing the value mid-test is how a credential expires: sockets already open
+    /// stay open, the next connect needs the new one.
+    pub fn set_required_header(&self, header: Option<(&str, &str)>) {
+        lock(&self.shared.controls).required_header =
+            header.map(|(name, value)| (name.to_owned(), value.to_owned()));
     }
 
     /// Drops every engine session, as if each one's TTL had lapsed: the next socket gets
@@ -374,14 +385,18 @@ async fn handshake_and_serve(shared: Arc<Shared>, stream: TcpStream) {
 /// the required header (401).
 /// A refusal is an HTTP status and a body.
 fn decide(shared: &Shared, request: &Request) -> Result<Accepted, (u16, &'static str)> {
-    if let Some(status) = lock(&shared.controls).rejection {
+    let (rejection, required) = {
+        let controls = lock(&shared.controls);
+        (controls.rejection, controls.required_header.clone())
+    };
+    if let Some(status) = rejection {
         return Err((status, "handshake rejected by the test"));
     }
     let target = parse_path(request.uri().path()).ok_or((
         404,
         "no such engine endpoint: expected /app/<app>[/identity/<id>][/ttl/<seconds>]",
     ))?;
-    if let Some((name, value)) = &shared.required_header {
+    if let Some((name, value)) = &required {
         let present = request
             .headers()
             .get_all(name.as_str())

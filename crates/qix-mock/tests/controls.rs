@@ -88,6 +88,40 @@ async fn a_missing_or_wrong_required_header_is_refused_with_401() {
 }
 
 #[tokio::test]
+async fn the_required_header_can_be_changed_and_removed_while_the_engine_runs() {
+    let engine = MockEngine::start().await.unwrap();
+    let with = |value: &str| {
+        let mut request =
+            tungstenite::client::IntoClientRequest::into_client_request(engine.app_url("a"))
+                .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", value.parse().unwrap());
+        request
+    };
+    engine.set_required_header(Some(("Authorization", "Bearer one")));
+    let (open, _) = within(tokio_tungstenite::connect_async(with("Bearer one")))
+        .await
+        .unwrap();
+    // The credential expires: the open socket stays, the old value no longer connects.
+    engine.set_required_header(Some(("Authorization", "Bearer two")));
+    let refused = within(tokio_tungstenite::connect_async(with("Bearer one"))).await;
+    assert!(
+        matches!(refused, Err(tungstenite::Error::Http(ref r)) if r.status() == 401),
+        "{refused:?}"
+    );
+    within(tokio_tungstenite::connect_async(with("Bearer two")))
+        .await
+        .unwrap();
+    engine.set_required_header(None);
+    within(tokio_tungstenite::connect_async(engine.app_url("a")))
+        .await
+        .unwrap();
+    assert_eq!(engine.connection_count(), 3);
+    drop(open);
+}
+
+#[tokio::test]
 async fn unknown_paths_are_refused_with_404_and_rejection_is_switchable() {
     let engine = MockEngine::start().await.unwrap();
     for path in ["/", "/app/", "/sense/app/x", "/app/x/ttl/soon"] {

@@ -132,7 +132,7 @@ pub use effect::{
     OBJECT_TOPICS, SESSION_TOPICS,
 };
 pub use input::{Call, Command, Input};
-pub use machine::Machine;
+pub use machine::{Machine, ProbeCounts};
 pub use types::{
     codes, AutoResume, Backoff, Cause, CloseEvent, Config, ConnId, EngineSession, Failure,
     Liveness, NotConnectedReason, ObjectKey, State, Waiter,

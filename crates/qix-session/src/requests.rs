@@ -111,6 +111,13 @@ impl Requests {
         self.take(id).map(|pending| (id, pending))
     }
 
+    /// The id of the user call that `waiter` waits for, if it is pending.
+    pub(crate) fn id_of(&self, waiter: Waiter) -> Option<RequestId> {
+        self.pending.iter().find_map(|(id, pending)| {
+            matches!(pending.purpose, Purpose::Call { waiter: w, .. } if w == waiter).then_some(*id)
+        })
+    }
+
     /// The earliest deadline of a pending request.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|(deadline, _)| *deadline)

@@ -15,7 +15,7 @@ pub enum TransportError {
     /// The URL does not parse, has no host, or its scheme is not `ws` or `wss`.
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, its secrets hidden ([`redact_url`](crate::redact_url)).
         url: String,
         /// Why it was refused.
         reason: String,
@@ -93,6 +93,15 @@ pub enum TransportError {
         url: String,
         /// What went wrong.
         reason: String,
+    },
+
+    /// The [`CredentialProvider`](crate::CredentialProvider) failed, or gave a header that
+    /// cannot be sent: nothing was dialled. The next connect asks the provider again.
+    #[error("the credential provider failed: {source}")]
+    Credentials {
+        /// The provider's error (or the refused header's).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
     /// The TCP connection could not be made (name resolution, refused, unreachable ...).

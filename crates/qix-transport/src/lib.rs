@@ -78,19 +78,23 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod close;
+mod credentials;
 mod error;
 mod handshake;
 mod join;
 pub mod memory;
+mod redact;
 #[cfg(feature = "websocket")]
 mod websocket;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
 pub use close::{check_close, CloseEvent};
+pub use credentials::{CredentialProvider, Credentials, ProviderError};
 pub use error::TransportError;
 pub use handshake::Handshake;
 pub use join::{join, Joined};
+pub use redact::redact_url;
 #[cfg(feature = "__rustls")]
 pub use websocket::rustls;
 #[cfg(feature = "websocket")]

@@ -3,12 +3,17 @@
 //! ```sh
 //! cargo run --example tour                          # against a mock engine started in-process
 //! cargo run --example tour -- --url ws://host:9076/app/engineData [--app my.qvf]
+//! cargo run --example tour -- --url wss://host/app/engineData --header "Authorization:Bearer <jwt>"
+//! cargo run --example tour -- --url wss://host:4747/app/engineData \
+//!     --header "X-Qlik-User:UserDirectory=INTERNAL;UserId=sa_api" --cert client.pem --key client_key.pem
 //! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::Parser;
 use futures_util::{FutureExt, StreamExt};
-use qix::{Direction, EventStream, Session, SessionEvent};
+use qix::{Direction, EngineSession, Error, EventStream, Session, SessionEvent};
 use qix_mock::{MockApp, MockConfig, MockConnection, MockEngine};
 use serde_json::json;
 
@@ -23,7 +28,7 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse()?;
+    let args = Args::parse();
     // The mock engine lives as long as the tour; with --url there is none.
     let engine = match &args.url {
         Some(_) => None,
@@ -46,11 +51,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         (None, None) => unreachable!("either a mock engine or --url"),
     };
 
-    step(&format!("a session for {url}, with suspend_on_close(true)"));
-    let session = Session::builder(&url)
+    step(&format!(
+        "a session for {}, with suspend_on_close(true)",
+        qix::qix_transport::redact_url(&url)
+    ));
+    let mut builder = Session::builder(&url)
         .suspend_on_close(true)
-        .on_connected_timeout(Duration::from_secs(5))
-        .build()?;
+        .on_connected_timeout(Duration::from_secs(5));
+    for (name, value) in &args.header {
+        println!("  header {name} (value not shown)");
+        builder = builder.header(name, value);
+    }
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        println!("  client certificate {}", cert.display());
+        builder = builder.client_certificate_pem(std::fs::read(cert)?, std::fs::read(key)?);
+    }
+    let session = builder.build()?;
     let mut events = subscribe_all(&session)?;
 
     step("open(): connect and get the Global object");
@@ -59,6 +75,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut connections = Connections(engine.as_ref());
     connections.skip().await;
     show(&mut events, Some("notification:OnConnected")).await;
+    println!(
+        "  engine session: {} (engine_session() tells it at any time)",
+        describe(session.engine_session())
+    );
 
     step("a call: Global.EngineVersion()");
     let version = global.call("EngineVersion", json!([])).await?;
@@ -98,7 +118,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .map(|sheet| sheet.subscribe("changed"))
         .transpose()?;
-    session.resume(true).await?;
+    resume(&session).await?;
     show(&mut events, None).await;
     if let (Some(sheet), Some(mut changes)) = (&sheet, sheet_changes) {
         if let Some(Some(_)) = changes.next().now_or_never() {
@@ -115,7 +135,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         show(&mut events, Some("suspended")).await;
 
         step("resume(true) again");
-        session.resume(true).await?;
+        resume(&session).await?;
         show(&mut events, None).await;
     }
 
@@ -124,6 +144,36 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     show(&mut events, Some("closed")).await;
     println!("\nThat is the whole session lifecycle. See the README for the event table.");
     Ok(())
+}
+
+/// Resumes re-attaching; when the engine created a new session instead (a real engine without a
+/// session TTL does), says so and resumes again restoring the objects on the new one.
+async fn resume(session: &Session) -> Result<(), Error> {
+    match session.resume(true).await {
+        Ok(status) => {
+            println!("  engine session: {}", describe(status));
+            Ok(())
+        }
+        Err(Error::SessionNotAttached) => {
+            println!(
+                "  engine session: Created: the engine kept no session to re-attach to \
+                 (SessionNotAttached, -12); resume(false) restores the objects on the new one"
+            );
+            let status = session.resume(false).await?;
+            println!("  engine session: {}", describe(status));
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn describe(status: EngineSession) -> &'static str {
+    match status {
+        EngineSession::Attached => "Attached (the engine session and its state were kept)",
+        EngineSession::Created => "Created (a new engine session: nothing of the old one is left)",
+        EngineSession::Unknown => "Unknown (the engine did not say in time)",
+        _ => "not known to this tour",
+    }
 }
 
 /// The mock engine's sockets, in the order the session opened them.
@@ -223,29 +273,35 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// A guided tour of a qix session: open, calls, suspend, resume, a network drop, close, with
+/// every event printed as it happens. Without --url it runs against a mock engine started in
+/// this process.
+#[derive(Parser)]
+#[command(name = "tour")]
 struct Args {
+    /// The engine to tour instead of the mock, e.g. ws://host:9076/app/engineData.
+    #[arg(long)]
     url: Option<String>,
+    /// A doc to open on that engine (with the mock: tour.qvf).
+    #[arg(long, requires = "url")]
     app: Option<String>,
+    /// A request header for the handshake, as NAME:VALUE (repeatable), e.g.
+    /// "Authorization:Bearer <jwt>" or "X-Qlik-User:UserDirectory=INTERNAL;UserId=sa_api".
+    #[arg(long, value_name = "NAME:VALUE", value_parser = header)]
+    header: Vec<(String, String)>,
+    /// A client certificate chain (PEM) for wss://, with --key.
+    #[arg(long, requires = "key", value_name = "PEM")]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM), with --cert.
+    #[arg(long, requires = "cert", value_name = "PEM")]
+    key: Option<PathBuf>,
 }
 
-impl Args {
-    fn parse() -> Result<Self, String> {
-        let mut args = std::env::args().skip(1);
-        let mut parsed = Self {
-            url: None,
-            app: None,
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--url" => parsed.url = Some(args.next().ok_or("--url needs a value")?),
-                "--app" => parsed.app = Some(args.next().ok_or("--app needs a value")?),
-                "-h" | "--help" => {
-                    println!("usage: cargo run --example tour [-- --url ws://host:port/app/<app> [--app <doc to open>]]");
-                    std::process::exit(0);
-                }
-                other => return Err(format!("unknown argument {other:?}; try --help")),
-            }
+fn header(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim_start().to_owned()))
         }
-        Ok(parsed)
+        _ => Err("expected NAME:VALUE".to_owned()),
     }
 }

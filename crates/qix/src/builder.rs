@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qix_events::Bus;
 use qix_session::{AutoResume, Config, EngineSession, Liveness, Machine, State};
 use qix_transport::Transport;
 #[cfg(feature = "websocket")]
@@ -13,6 +12,7 @@ use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
+use crate::events::Limits;
 use crate::session::{Senders, Status};
 use crate::{Error, Session};
 
@@ -45,20 +45,26 @@ pub struct SessionBuilder {
     #[cfg(feature = "websocket")]
     websocket: WebSocketTransportBuilder,
     transport: Option<Arc<dyn Transport>>,
+    /// The URL with its secrets hidden, for the session's tracing span.
+    shown_url: String,
     config: Config,
     event_capacity: usize,
+    event_bytes: usize,
 }
 
 impl SessionBuilder {
     pub(crate) fn new(url: String) -> Self {
+        let shown_url = qix_transport::redact_url(&url);
         #[cfg(not(feature = "websocket"))]
         let _ = url;
         Self {
+            shown_url,
             #[cfg(feature = "websocket")]
             websocket: WebSocketTransport::builder(url),
             transport: None,
             config: Config::default(),
             event_capacity: qix_events::DEFAULT_CAPACITY,
+            event_bytes: qix_events::DEFAULT_MAX_BYTES,
         }
     }
 
@@ -201,18 +207,31 @@ impl SessionBuilder {
     }
 
     /// Uses this transport instead of the WebSocket one: every open and resume calls its
-    /// `connect`. The URL and the WebSocket settings (headers, timeouts, TLS) are then unused,
-    /// and qix adds no connect timeout of its own: `open` and `resume` wait as long as the
-    /// transport's `connect` does.
+    /// `connect`. The URL and the WebSocket settings (headers, credentials, timeouts, TLS) are
+    /// then unused, and qix adds no connect timeout of its own: `open` and `resume` wait as
+    /// long as the transport's `connect` does.
     pub fn transport(mut self, transport: impl Transport) -> Self {
         self.transport = Some(Arc::new(transport));
         self
     }
 
-    /// How many events a subscription or listener may fall behind before it is told it lagged.
-    /// Default 1024.
+    /// How many events a subscription or listener may fall behind before it is told it lagged
+    /// (the oldest are dropped; [`SessionEvent::Lagged`](crate::SessionEvent::Lagged) says how
+    /// many). Default 1024; [`build`](Self::build) refuses 0.
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events;
+        self
+    }
+
+    /// How many bytes the events a subscription or listener has not taken yet may hold before
+    /// it is told it lagged, as for [`event_capacity`](Self::event_capacity): a traffic event
+    /// weighs its frame, a notification its params, the others next to nothing. So a
+    /// `traffic:received` stream that is not read holds at most this much of the engine's
+    /// answers (an answer larger than the bound on its own is still delivered, alone). The same
+    /// bound applies to each object's subscribers. Default 16 MiB
+    /// ([`qix_events::DEFAULT_MAX_BYTES`]); [`build`](Self::build) refuses 0.
+    pub fn event_bytes(mut self, bytes: usize) -> Self {
+        self.event_bytes = bytes;
         self
     }
 
@@ -224,6 +243,11 @@ impl SessionBuilder {
         if self.event_capacity == 0 {
             return Err(Error::Config(
                 "event_capacity must be at least 1".to_owned(),
+            ));
+        }
+        if self.event_bytes == 0 {
+            return Err(Error::Config(
+                "event_bytes must be at least 1: no event could ever be queued".to_owned(),
             ));
         }
         let config = &self.config;
@@ -300,8 +324,13 @@ impl SessionBuilder {
         let (state, state_view) = watch::channel(Status {
             state: State::Idle,
             engine_session: EngineSession::Unknown,
+            handshake: None,
         });
-        let bus = Bus::with_capacity(self.event_capacity);
+        let limits = Limits {
+            events: self.event_capacity,
+            bytes: self.event_bytes,
+        };
+        let bus = limits.session_bus();
         let inbox = Inbox {
             control: control_inbox,
             calls: calls_inbox,
@@ -313,9 +342,11 @@ impl SessionBuilder {
             transport,
             inbox,
             bus.clone(),
-            self.event_capacity,
+            limits,
         );
-        runtime.spawn(driver);
+        // Everything the driver logs carries the session's URL (its secrets hidden).
+        let span = tracing::info_span!("session", url = %self.shown_url);
+        runtime.spawn(tracing::Instrument::instrument(driver, span));
         let senders = Senders {
             control,
             calls,
@@ -335,6 +366,7 @@ impl fmt::Debug for SessionBuilder {
             .field("custom_transport", &self.transport)
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)
+            .field("event_bytes", &self.event_bytes)
             .finish()
     }
 }

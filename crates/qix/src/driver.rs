@@ -20,6 +20,7 @@ use qix_transport::{Connection, Frames, Incoming, Outgoing, Transport, Transport
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, Sleep};
+use tracing::field::Empty;
 
 use crate::event::Direction;
 use crate::events::Emitter;
@@ -91,6 +92,14 @@ struct Idle {
     timer: bool,
 }
 
+/// A call or command a tracing subscriber wants to hear about: its span, and when the driver
+/// took it. Made only when its span is enabled, so untraced calls cost one interest check.
+struct Trace {
+    span: tracing::Span,
+    taken: std::time::Instant,
+    call: bool,
+}
+
 pub(crate) struct Driver {
     machine: Machine,
     transport: Arc<dyn Transport>,
@@ -107,6 +116,8 @@ pub(crate) struct Driver {
     conns: Vec<Conn>,
     connecting: Vec<(ConnId, ConnectFuture)>,
     waiters: FxHashMap<Waiter, oneshot::Sender<DriverReply>>,
+    /// The traced calls and commands still waiting, by waiter.
+    traces: FxHashMap<Waiter, Trace>,
     emitter: Emitter,
     timer: Pin<Box<Sleep>>,
     /// The deadline `timer` is set to, when the machine has one.
@@ -124,7 +135,7 @@ impl Driver {
         transport: Arc<dyn Transport>,
         handles: Inbox,
         bus: Bus<crate::SessionEvent>,
-        object_capacity: usize,
+        object_limits: crate::events::Limits,
     ) -> Self {
         Self {
             machine,
@@ -137,7 +148,8 @@ impl Driver {
             conns: Vec::new(),
             connecting: Vec::new(),
             waiters: FxHashMap::default(),
-            emitter: Emitter::new(bus, object_capacity),
+            traces: FxHashMap::default(),
+            emitter: Emitter::new(bus, object_limits),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
             frame: None,
@@ -161,7 +173,71 @@ impl Driver {
             return; // the caller left before the call was taken: it is not made
         }
         self.waiters.insert(waiter, reply);
+        self.trace(waiter, &command);
         self.handle(Input::Command { waiter, command });
+        // A call written is in the table now: its span gets the request id (Q-REQ-1).
+        if self.traces.is_empty() {
+            return;
+        }
+        if let Some(trace) = self.traces.get(&waiter).filter(|trace| trace.call) {
+            if let Some(id) = self.machine.request_id(waiter) {
+                trace.span.record("id", id);
+            }
+        }
+    }
+
+    /// Opens the span of a call (`qix::call`, debug) or a lifecycle command (debug), when a
+    /// subscriber wants it.
+    fn trace(&mut self, waiter: Waiter, command: &Command) {
+        let (span, call) = match command {
+            Command::Call(call) => (
+                tracing::debug_span!(
+                    target: "qix::call",
+                    "call",
+                    method = call.call.method(),
+                    handle = self.machine.object(call.object).map(|object| object.handle),
+                    id = Empty,
+                ),
+                true,
+            ),
+            Command::Open => (tracing::debug_span!("open"), false),
+            Command::Close { code, .. } => (tracing::debug_span!("close", code), false),
+            Command::Suspend { code, .. } => (tracing::debug_span!("suspend", code), false),
+            Command::Resume { only_if_attached } => {
+                (tracing::debug_span!("resume", only_if_attached), false)
+            }
+        };
+        if !span.is_disabled() {
+            let taken = self.now;
+            self.traces.insert(waiter, Trace { span, taken, call });
+        }
+    }
+
+    /// Ends the trace of `waiter`, if it has one, with its outcome.
+    fn end_trace(&mut self, waiter: Waiter, failure: Option<&Failure>, cancelled: bool) {
+        let Some(trace) = self.traces.remove(&waiter) else {
+            return;
+        };
+        let elapsed = self.now.saturating_duration_since(trace.taken);
+        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let span = &trace.span;
+        match (trace.call, failure) {
+            _ if cancelled => {
+                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "cancelled", "call cancelled: its caller left");
+            }
+            (true, None) => {
+                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "ok", "call answered");
+            }
+            (true, Some(failure)) => {
+                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "error", error = %failure, "call failed");
+            }
+            (false, None) => {
+                tracing::debug!(parent: span, elapsed_us, outcome = "ok", "done");
+            }
+            (false, Some(failure)) => {
+                tracing::info!(parent: span, elapsed_us, outcome = "error", error = %failure, "failed");
+            }
+        }
     }
 
     /// Lifecycle commands, all that are ready; the end of the channel is the release.
@@ -188,6 +264,9 @@ impl Driver {
             match self.cancels.poll_recv(cx) {
                 Poll::Ready(Some(waiter)) => {
                     self.waiters.remove(&waiter);
+                    if !self.traces.is_empty() {
+                        self.end_trace(waiter, None, true);
+                    }
                     self.handle(Input::Cancel { waiter });
                     progress = true;
                 }
@@ -243,6 +322,15 @@ impl Driver {
                     progress = true;
                     match result {
                         Ok(connection) => {
+                            tracing::debug!(
+                                conn = conn.0,
+                                status = connection.handshake().map(|h| h.status()),
+                                "connected"
+                            );
+                            // Kept before the machine hears of it: an `open` it completes
+                            // finds the handshake there.
+                            let handshake = connection.handshake().cloned().map(Arc::new);
+                            self.state.send_modify(|shown| shown.handshake = handshake);
                             self.conns.push(Conn {
                                 id: conn,
                                 frames: connection.into_frames(),
@@ -253,10 +341,13 @@ impl Driver {
                             });
                             self.handle(Input::Connected { conn });
                         }
-                        Err(error) => self.handle(Input::ConnectFailed {
-                            conn,
-                            cause: Cause::new(error),
-                        }),
+                        Err(error) => {
+                            tracing::info!(conn = conn.0, %error, "connect failed");
+                            self.handle(Input::ConnectFailed {
+                                conn,
+                                cause: Cause::new(error),
+                            });
+                        }
                     }
                 }
             }
@@ -365,7 +456,15 @@ impl Driver {
             return false;
         }
         self.now = now();
+        let probes = self.machine.probe_counts();
         self.machine.handle_timeout(self.now);
+        let after = self.machine.probe_counts();
+        if after.sent > probes.sent {
+            tracing::debug!("liveness probe sent: a call waits and no frame came for the interval");
+        }
+        if after.expired > probes.expired {
+            tracing::warn!("liveness probe unanswered: the connection is taken as closed (1006)");
+        }
         self.execute();
         // Fired timers are disarmed; the next pass arms the next one.
         self.armed = None;
@@ -379,15 +478,17 @@ impl Driver {
     /// Carries out every effect the machine has queued, in its order.
     fn execute(&mut self) {
         // The state first: a caller woken by a reply below sees the state that reply left.
-        let status = Status {
-            state: self.machine.state(),
-            engine_session: self.machine.engine_session(),
-        };
-        self.state
-            .send_if_modified(|shown| std::mem::replace(shown, status) != status);
+        let (state, engine_session) = (self.machine.state(), self.machine.engine_session());
+        self.state.send_if_modified(|shown| {
+            let changed = shown.state != state || shown.engine_session != engine_session;
+            shown.state = state;
+            shown.engine_session = engine_session;
+            changed
+        });
         while let Some(effect) = self.machine.poll_effect() {
             match effect {
                 Effect::Connect { conn } => {
+                    tracing::debug!(conn = conn.0, "connecting");
                     let transport = self.transport.clone();
                     self.connecting
                         .push((conn, Box::pin(async move { transport.connect().await })));
@@ -413,6 +514,13 @@ impl Driver {
                     self.connecting.retain(|(id, _)| *id != conn);
                 }
                 Effect::Reply { waiter, reply } => {
+                    if !self.traces.is_empty() {
+                        let failure = match &reply {
+                            Reply::Failed(failure) => Some(failure),
+                            _ => None,
+                        };
+                        self.end_trace(waiter, failure, false);
+                    }
                     let reply = match reply {
                         Reply::Opened(info) => DriverReply::Opened(self.emitter.object(info)),
                         Reply::Object(info) => DriverReply::Object(self.emitter.object(info)),

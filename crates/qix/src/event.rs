@@ -91,6 +91,45 @@ pub enum ObjectEvent {
     },
 }
 
+impl SessionEvent {
+    /// What the event holds on the heap, for the byte bound of the event queues: the frame
+    /// of a traffic event, the method and params of a notification; the other events are
+    /// small and bounded by the event count.
+    pub(crate) fn heap_size(&self) -> usize {
+        match self {
+            Self::Traffic(traffic) => traffic.text.len(),
+            Self::Notification { method, params } => method.len() + json_size(params),
+            _ => 0,
+        }
+    }
+}
+
+impl ObjectEvent {
+    /// As [`SessionEvent::heap_size`].
+    pub(crate) fn heap_size(&self) -> usize {
+        match self {
+            Self::Traffic(traffic) => traffic.text.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// About what a JSON value holds on the heap: its strings and keys, and a word or so per
+/// value. Close enough for a bound; walking it costs less than the parse that built it.
+fn json_size(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    const NODE: usize = std::mem::size_of::<Value>();
+    NODE + match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(json_size).sum(),
+        Value::Object(members) => members
+            .iter()
+            .map(|(key, value)| key.len() + json_size(value))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {

@@ -12,28 +12,45 @@ use crate::event::{Direction, ObjectEvent, SessionEvent, Traffic};
 use crate::object::ObjectShared;
 use crate::Error;
 
+/// The bounds of every subscriber's and listener's queue, in events and in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) events: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Limits {
+    pub(crate) fn session_bus(self) -> Bus<SessionEvent> {
+        Bus::with_limits(self.events, self.bytes, SessionEvent::heap_size)
+    }
+
+    pub(crate) fn object_bus(self) -> Bus<ObjectEvent> {
+        Bus::with_limits(self.events, self.bytes, ObjectEvent::heap_size)
+    }
+}
+
 /// The buses of a session and of its live objects.
 pub(crate) struct Emitter {
     bus: Bus<SessionEvent>,
     objects: FxHashMap<ObjectKey, Arc<ObjectShared>>,
-    object_capacity: usize,
+    object_limits: Limits,
 }
 
 impl Emitter {
-    pub(crate) fn new(bus: Bus<SessionEvent>, object_capacity: usize) -> Self {
+    pub(crate) fn new(bus: Bus<SessionEvent>, object_limits: Limits) -> Self {
         Self {
             bus,
             objects: FxHashMap::default(),
-            object_capacity,
+            object_limits,
         }
     }
 
     /// The shared state of a registered object: the same for the same key.
     pub(crate) fn object(&mut self, info: ObjectInfo) -> Arc<ObjectShared> {
-        let capacity = self.object_capacity;
+        let limits = self.object_limits;
         self.objects
             .entry(info.key)
-            .or_insert_with(|| Arc::new(ObjectShared::new(info, capacity)))
+            .or_insert_with(|| Arc::new(ObjectShared::new(info, limits.object_bus())))
             .clone()
     }
 
@@ -100,20 +117,32 @@ impl Emitter {
                     SessionEvent::SocketError(Arc::new(error))
                 });
             }
-            Event::Opened => self.bus.publish_with(kind, name, || SessionEvent::Opened),
-            Event::Closed(close) => self.bus.publish(kind, name, SessionEvent::Closed(close)),
-            Event::Suspended { initiator, close } => self.bus.publish(
-                kind,
-                name,
-                SessionEvent::Suspended {
-                    initiator,
-                    code: close.code,
-                    reason: close.reason,
-                },
-            ),
-            Event::Resumed => self.bus.publish_with(kind, name, || SessionEvent::Resumed),
+            Event::Opened => {
+                tracing::info!("session opened");
+                self.bus.publish_with(kind, name, || SessionEvent::Opened);
+            }
+            Event::Closed(close) => {
+                tracing::info!(code = close.code, reason = %close.reason, "session closed");
+                self.bus.publish(kind, name, SessionEvent::Closed(close));
+            }
+            Event::Suspended { initiator, close } => {
+                tracing::info!(?initiator, code = close.code, reason = %close.reason, "session suspended");
+                self.bus.publish(
+                    kind,
+                    name,
+                    SessionEvent::Suspended {
+                        initiator,
+                        code: close.code,
+                        reason: close.reason,
+                    },
+                );
+            }
+            Event::Resumed => {
+                tracing::info!("session resumed");
+                self.bus.publish_with(kind, name, || SessionEvent::Resumed);
+            }
             Event::Resuming { attempt, delay } => {
-                tracing::debug!(attempt, ?delay, "automatic resume scheduled");
+                tracing::info!(attempt, ?delay, "automatic resume attempt scheduled");
                 self.bus
                     .publish_with(kind, name, || SessionEvent::Resuming { attempt, delay });
             }

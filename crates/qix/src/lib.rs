@@ -7,31 +7,37 @@
 //!
 //! # Quick start
 //!
-//! A session against the mock engine of `qix-mock` (swap in your engine's URL):
+//! A complete program, against the mock engine of `qix-mock` started in the same process (for
+//! your engine, give its URL instead: `wss://host/app/<app id>`):
 //!
 //! ```
 //! use futures_util::StreamExt;
 //! use qix::{Initiator, SessionEvent};
 //! use serde_json::json;
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let engine = qix_mock::MockEngine::start().await?;
-//! # let url = engine.url("/app/my.qvf/ttl/30");
-//! let session = qix::Session::builder(url).build()?;          // connects nothing yet
-//! let mut suspended = session.subscribe("suspended")?;
-//! let global = session.open().await?;                          // handle -1
-//! let version = global.call("EngineVersion", json!([])).await?; // the response's `result`
-//! let doc = global.call_object("OpenDoc", json!(["my.qvf"])).await?;
-//! let sheet = doc.call_object("CreateSessionObject", json!([{"qInfo": {"qType": "sheet"}}])).await?;
-//! session.suspend().await?;                                    // socket closed, objects kept
-//! assert!(matches!(suspended.next().await, Some(SessionEvent::Suspended { initiator: Initiator::Manual, .. })));
-//! session.resume(true).await?;                                 // re-attached, objects restored
-//! let layout = sheet.call("GetLayout", json!([])).await?;      // same Object, new handle
-//! session.close().await?;
-//! # let _ = (version, layout);
-//! # Ok(())
-//! # }
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let engine = qix_mock::MockEngine::start().await?;
+//!     let url = engine.url("/app/my.qvf/ttl/30"); // the engine session outlives a suspend
+//!
+//!     let session = qix::Session::builder(url).build()?;           // connects nothing yet
+//!     let mut suspended = session.subscribe("suspended")?;
+//!     let global = session.open().await?;                           // handle -1
+//!     let version = global.call("EngineVersion", json!([])).await?; // the response's `result`
+//!     println!("engine {}", version["qVersion"]["qComponentVersion"]);
+//!     let doc = global.call_object("OpenDoc", json!(["my.qvf"])).await?;
+//!     let sheet = doc
+//!         .call_object("CreateSessionObject", json!([{"qInfo": {"qType": "sheet"}}]))
+//!         .await?;
+//!     session.suspend().await?;                                     // socket closed, objects kept
+//!     let event = suspended.next().await;
+//!     assert!(matches!(event, Some(SessionEvent::Suspended { initiator: Initiator::Manual, .. })));
+//!     session.resume(true).await?;                                  // re-attached, objects restored
+//!     let layout = sheet.call("GetLayout", json!([])).await?;       // same Object, new handle
+//!     println!("{layout}");
+//!     session.close().await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! `cargo run --example tour` walks through every event with output you can read.
@@ -127,9 +133,9 @@ pub use qix_rpc::RawJson;
 pub use qix_session::{AutoResume, Backoff, EngineSession, Liveness, NotConnectedReason, State};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub use qix_transport::rustls;
-pub use qix_transport::Handshake;
 #[cfg(feature = "websocket")]
 pub use qix_transport::TlsRoots;
+pub use qix_transport::{CredentialProvider, Credentials, Handshake};
 pub use session::{EventStream, Session};
 
 pub use {qix_events, qix_rpc, qix_session, qix_transport};

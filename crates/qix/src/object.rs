@@ -27,7 +27,7 @@ pub(crate) struct ObjectShared {
 }
 
 impl ObjectShared {
-    pub(crate) fn new(info: ObjectInfo, capacity: usize) -> Self {
+    pub(crate) fn new(info: ObjectInfo, bus: Bus<ObjectEvent>) -> Self {
         Self {
             key: info.key,
             id: info.id,
@@ -35,7 +35,7 @@ impl ObjectShared {
             generic_type: info.generic_type,
             handle: AtomicI32::new(info.handle),
             closed: AtomicBool::new(false),
-            bus: Bus::with_capacity(capacity),
+            bus,
         }
     }
 

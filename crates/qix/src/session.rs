@@ -63,6 +63,26 @@ impl Session {
         self.state.borrow().engine_session
     }
 
+    /// The server's answer to the handshake of the last connect that succeeded (an open or a
+    /// resume): its HTTP status and response headers, such as the `Set-Cookie` of a Qlik
+    /// proxy session. `None` before the first connect, and with a transport that records no
+    /// handshake. It stays while the session is suspended or closed, until the next connect.
+    ///
+    /// ```no_run
+    /// # async fn run(session: qix::Session) -> Result<(), qix::Error> {
+    /// session.open().await?;
+    /// if let Some(handshake) = session.handshake() {
+    ///     for cookie in handshake.headers("set-cookie") {
+    ///         println!("the proxy set {}", cookie.split(';').next().unwrap_or_default());
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handshake(&self) -> Option<qix_transport::Handshake> {
+        self.state.borrow().handshake.as_deref().cloned()
+    }
+
     /// Opens the session and returns the Global object (handle -1).
     ///
     /// The first call connects; calls while connecting or open return the same Global without a
@@ -202,11 +222,13 @@ fn check_close(code: u16, reason: &str) -> Result<(), Error> {
     qix_transport::check_close(code, reason).map_err(|error| Error::InvalidClose(error.to_string()))
 }
 
-/// What the driver shows of the machine after every input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the driver shows of the machine after every input, and of the last connect.
+#[derive(Debug, Clone)]
 pub(crate) struct Status {
     pub(crate) state: State,
     pub(crate) engine_session: EngineSession,
+    /// The server's answer to the last successful connect's handshake.
+    pub(crate) handshake: Option<Arc<qix_transport::Handshake>>,
 }
 
 /// The driver's inboxes: lifecycle commands, always taken; calls, which wait while the socket

@@ -81,10 +81,22 @@ pub struct Machine {
     engine_session: EngineSession,
     /// A liveness probe is out and no frame has come since.
     probing: bool,
+    /// How many liveness probes were sent, and how many got no frame in time (for logs).
+    probes: ProbeCounts,
     /// An automatic resume in progress (Q-AUTO-1).
     auto: Option<AutoState>,
     /// The state of the back-off's jitter.
     jitter: u64,
+}
+
+/// What the liveness check has done so far ([`Machine::probe_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeCounts {
+    /// Probes sent.
+    pub sent: u64,
+    /// Probes that got no frame within the liveness timeout: each closed its connection as
+    /// 1006.
+    pub expired: u64,
 }
 
 /// The waiter of a close nobody waits for: the one a release starts. Never replied to.
@@ -212,6 +224,7 @@ impl Machine {
             liveness_since: None,
             engine_session: EngineSession::Unknown,
             probing: false,
+            probes: ProbeCounts::default(),
             auto: None,
             jitter,
         }
@@ -324,6 +337,19 @@ impl Machine {
     /// The registered object with this key (None once closed).
     pub fn object(&self, key: ObjectKey) -> Option<&ObjectInfo> {
         self.objects.get(key)
+    }
+
+    /// The request id the call of `waiter` was written with, while it waits for its answer
+    /// (Q-REQ-1). A scan of the pending requests: for logs, not for every call.
+    pub fn request_id(&self, waiter: Waiter) -> Option<qix_rpc::RequestId> {
+        self.requests.id_of(waiter)
+    }
+
+    /// How many liveness probes were sent so far, and how many of them got no frame within
+    /// the liveness timeout (Q-LIVE-1): a driver compares them around `handle_timeout` to
+    /// log what the check did.
+    pub fn probe_counts(&self) -> ProbeCounts {
+        self.probes
     }
 
     /// Requests written on the current connection and not answered yet: user calls and, during

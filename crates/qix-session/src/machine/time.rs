@@ -131,6 +131,7 @@ impl Machine {
         if let Ok(call) = EncodedCall::new("ProductVersion", &[(); 0]) {
             if self.send(GLOBAL_HANDLE, call, None, Purpose::Probe, None) {
                 self.probing = true;
+                self.probes.sent += 1;
                 self.arm(TimerId::Probe, liveness.timeout);
                 self.liveness_since = Some(now);
                 self.arm(TimerId::Liveness, liveness.interval);
@@ -145,6 +146,7 @@ impl Machine {
             return;
         }
         self.probing = false;
+        self.probes.expired += 1;
         if let Some(link) = self.link.filter(|link| link.connected) {
             self.drop_socket(link.conn);
         }

@@ -241,12 +241,30 @@ fn q_live_1_a_silent_connection_is_probed_then_suspended_as_a_network_close() {
     h.engine.auto_answer = false;
     let waiter = h.call(global.key, "DoReload", json!([]));
     let mark = h.mark();
+    assert!(
+        h.machine.request_id(waiter).is_some(),
+        "the call's id is known"
+    );
     h.advance(Duration::from_secs(19));
     assert_eq!(probes(&h, mark), 0);
     h.advance(Duration::from_secs(1));
     assert_eq!(probes(&h, mark), 1, "probed after the interval");
+    assert_eq!(
+        h.machine.probe_counts(),
+        crate::ProbeCounts {
+            sent: 1,
+            expired: 0
+        }
+    );
     h.advance(Duration::from_secs(10));
     assert_eq!(drops(&h), 1, "no frame within the probe's timeout");
+    assert_eq!(
+        h.machine.probe_counts(),
+        crate::ProbeCounts {
+            sent: 1,
+            expired: 1
+        }
+    );
     assert_eq!(h.state(), State::Suspended);
     assert!(h.events().contains(&Event::Suspended {
         initiator: Initiator::Network,
@@ -275,6 +293,7 @@ fn q_live_1_any_frame_answers_the_probe() {
     h.advance(Duration::from_secs(10));
     assert_eq!(drops(&h), 0);
     assert_eq!(h.state(), State::Open);
+    assert_eq!(h.machine.probe_counts().expired, 0, "answered, not expired");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use super::cookies::Jar;
 use super::proxy::{self, Proxy};
 use super::{tls, Settings, Target, WebSocketTransport};
-use crate::TransportError;
+use crate::{redact_url, CredentialProvider, TransportError};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
@@ -151,12 +151,13 @@ pub struct WebSocketTransportBuilder {
     tls: TlsOptions,
     proxy: ProxySetting,
     reuse_cookies: bool,
+    credentials: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl fmt::Debug for WebSocketTransportBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocketTransportBuilder")
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
             .field("header_names", &HeaderNames(&self.headers))
             .field("connect_timeout", &self.connect_timeout)
             .field("max_message_size", &self.max_message_size)
@@ -171,6 +172,7 @@ impl fmt::Debug for WebSocketTransportBuilder {
                 },
             )
             .field("reuse_cookies", &self.reuse_cookies)
+            .field("credential_provider", &self.credentials.is_some())
             .finish()
     }
 }
@@ -197,6 +199,7 @@ impl WebSocketTransportBuilder {
             tls: TlsOptions::default(),
             proxy: ProxySetting::Direct,
             reuse_cookies: false,
+            credentials: None,
         }
     }
 
@@ -357,6 +360,18 @@ impl WebSocketTransportBuilder {
         self
     }
 
+    /// Asks `provider` for headers and URL query parameters before every connect (Q-AUTH-1),
+    /// so each connect carries fresh ones: a JWT refreshed before it expires, a new
+    /// `qlikTicket` (a ticket is good for one connect). Its headers replace the builder's of
+    /// the same name; its query parameters are percent-encoded and appended to the URL's.
+    /// The provider runs within the [connect timeout](Self::connect_timeout); its error
+    /// fails that connect with [`TransportError::Credentials`], and so does a header it gives
+    /// that [`header`](Self::header) would refuse. Default: none.
+    pub fn credentials(mut self, provider: impl CredentialProvider) -> Self {
+        self.credentials = Some(Arc::new(provider));
+        self
+    }
+
     /// Checks the URL, the headers, the proxy and, for `wss://`, the TLS settings (reading a
     /// root store the first time the process needs it). Connects nothing: every
     /// [`Transport::connect`](crate::Transport::connect) opens a new connection.
@@ -402,6 +417,7 @@ impl WebSocketTransportBuilder {
                 tls,
                 proxy,
                 cookies: self.reuse_cookies.then(Jar::default),
+                credentials: self.credentials,
             }),
         })
     }

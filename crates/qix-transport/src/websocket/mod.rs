@@ -23,7 +23,10 @@ pub use builder::{TlsRoots, WebSocketTransportBuilder};
 #[cfg(feature = "__rustls")]
 pub use tokio_rustls::rustls;
 
-use crate::{async_trait, Connection, Handshake, Transport, TransportError};
+use crate::{
+    async_trait, redact_url, Connection, CredentialProvider, Credentials, Handshake, Transport,
+    TransportError,
+};
 use builder::HeaderNames;
 
 /// Where to connect, from the URL.
@@ -39,7 +42,7 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Target, TransportError> {
         let invalid = |reason: String| TransportError::InvalidUrl {
-            url: url.to_owned(),
+            url: crate::redact_url(url),
             reason,
         };
         let uri: Uri = url
@@ -94,6 +97,8 @@ struct Settings {
     proxy: Option<proxy::Proxy>,
     /// With `reuse_cookies(true)`: shared by the transport's clones, as they share settings.
     cookies: Option<cookies::Jar>,
+    /// Asked before every connect (Q-AUTH-1).
+    credentials: Option<Arc<dyn CredentialProvider>>,
 }
 
 /// A [`Transport`] that opens WebSocket connections (`ws://`, or `wss://` with rustls).
@@ -121,7 +126,7 @@ impl fmt::Debug for WebSocketTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let settings = &*self.inner;
         f.debug_struct("WebSocketTransport")
-            .field("url", &settings.url)
+            .field("url", &redact_url(&settings.url))
             .field("header_names", &HeaderNames(&settings.headers))
             .field("connect_timeout", &settings.connect_timeout)
             .field("max_message_size", &settings.max_message_size)
@@ -129,6 +134,7 @@ impl fmt::Debug for WebSocketTransport {
             .field("tls", &settings.tls.is_some())
             .field("proxy", &settings.proxy)
             .field("reuse_cookies", &settings.cookies.is_some())
+            .field("credential_provider", &settings.credentials.is_some())
             .finish()
     }
 }
@@ -172,9 +178,25 @@ impl WebSocketTransport {
     /// Opens a connection, like [`Transport::connect`], and also returns the server's answer
     /// to the handshake (status and response headers, `Set-Cookie` among them). The same
     /// answer is attached to the connection ([`Connection::handshake`]).
+    ///
+    /// With a [credential provider](WebSocketTransportBuilder::credentials), it is asked
+    /// first, within the connect timeout; its headers and query parameters go on this
+    /// connect only.
     pub async fn connect_with_handshake(&self) -> Result<(Connection, Handshake), TransportError> {
         let settings = self.inner.clone();
-        match tokio::time::timeout(settings.connect_timeout, open(&settings)).await {
+        let connect = async {
+            let credentials = match &settings.credentials {
+                Some(provider) => Some(
+                    provider
+                        .credentials()
+                        .await
+                        .map_err(|source| TransportError::Credentials { source })?,
+                ),
+                None => None,
+            };
+            open(&settings, credentials.as_ref()).await
+        };
+        match tokio::time::timeout(settings.connect_timeout, connect).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::ConnectTimeout {
                 timeout: settings.connect_timeout,
@@ -195,8 +217,13 @@ impl Transport for WebSocketTransport {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-async fn open(settings: &Settings) -> Result<(Connection, Handshake), TransportError> {
+async fn open(
+    settings: &Settings,
+    credentials: Option<&Credentials>,
+) -> Result<(Connection, Handshake), TransportError> {
     let target = &settings.target;
+    // Checked before dialling: a provider's mistake costs no connection.
+    let extra = credentials.map(supplied).transpose()?;
     let tcp = match &settings.proxy {
         Some(proxy) => proxy.tunnel(target).await?,
         None => TcpStream::connect((target.host.as_str(), target.port))
@@ -217,13 +244,21 @@ async fn open(settings: &Settings) -> Result<(Connection, Handshake), TransportE
         Some(tls) => tls.connect(tcp).await?,
     };
 
-    let mut request = target
-        .uri
-        .clone()
-        .into_client_request()
-        .map_err(handshake_error)?;
+    let uri = match &extra {
+        Some(extra) if !extra.query.is_empty() => with_query(&target.uri, &extra.query)?,
+        _ => target.uri.clone(),
+    };
+    let mut request = uri.into_client_request().map_err(handshake_error)?;
     for (name, value) in &settings.http_headers {
         request.headers_mut().append(name.clone(), value.clone());
+    }
+    if let Some(extra) = extra {
+        for (name, _) in &extra.headers {
+            request.headers_mut().remove(name);
+        }
+        for (name, value) in extra.headers {
+            request.headers_mut().append(name, value);
+        }
     }
     if let Some(jar) = &settings.cookies {
         jar.apply(request.headers_mut());
@@ -256,6 +291,62 @@ async fn open(settings: &Settings) -> Result<(Connection, Handshake), TransportE
     let connection = Connection::new(connection::WebSocketConnection::new(socket))
         .with_handshake(handshake.clone());
     Ok((connection, handshake))
+}
+
+/// A provider's credentials, checked and encoded for one request.
+struct Supplied {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// `name=value` pairs joined with `&`, percent-encoded.
+    query: String,
+}
+
+/// What may stand unencoded in a query component: RFC 3986's unreserved characters.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn supplied(credentials: &Credentials) -> Result<Supplied, TransportError> {
+    let headers = credentials
+        .headers()
+        .iter()
+        .map(|(name, value)| builder::parse_header(name, value))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| TransportError::Credentials {
+            source: Box::new(error),
+        })?;
+    let encode = |text: &str| percent_encoding::utf8_percent_encode(text, QUERY_VALUE).to_string();
+    let query = credentials
+        .query_parameters()
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    Ok(Supplied { headers, query })
+}
+
+/// `uri` with `query` (encoded) after its own query.
+fn with_query(uri: &Uri, query: &str) -> Result<Uri, TransportError> {
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = match uri.path_and_query() {
+        Some(pq) => match pq.query() {
+            Some(own) if !own.is_empty() => format!("{}?{own}&{query}", pq.path()),
+            _ => format!("{}?{query}", pq.path()),
+        },
+        None => format!("/?{query}"),
+    };
+    parts.path_and_query =
+        Some(
+            path_and_query
+                .parse()
+                .map_err(|error| TransportError::Credentials {
+                    source: Box::new(error),
+                })?,
+        );
+    Uri::from_parts(parts).map_err(|error| TransportError::Credentials {
+        source: Box::new(error),
+    })
 }
 
 fn handshake_error(error: tungstenite::Error) -> TransportError {
@@ -319,6 +410,39 @@ mod tests {
             ));
         }
         assert!(builder::parse_header("Sec-WebSocket-Protocol", "qix").is_ok());
+    }
+
+    #[test]
+    fn q_auth_1_provider_query_parameters_follow_the_urls_own() {
+        let query = supplied(
+            &Credentials::new()
+                .query("qlikTicket", "a b/&c")
+                .query("x", "1"),
+        )
+        .unwrap()
+        .query;
+        assert_eq!(query, "qlikTicket=a%20b%2F%26c&x=1");
+        for (url, expected) in [
+            ("ws://h/app/x", "ws://h/app/x?q=1"),
+            ("ws://h/app/x?", "ws://h/app/x?q=1"),
+            ("ws://h:9/app/x?ttl=3", "ws://h:9/app/x?ttl=3&q=1"),
+        ] {
+            let uri: Uri = url.parse().unwrap();
+            assert_eq!(with_query(&uri, "q=1").unwrap().to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn q_auth_2_debug_and_url_errors_hide_url_secrets() {
+        let url = "ws://sa:pw1@127.0.0.1:1/app?qlikTicket=tk1";
+        let builder = WebSocketTransport::builder(url);
+        let transport = builder.clone().build().unwrap();
+        for text in [format!("{builder:?}"), format!("{transport:?}")] {
+            assert!(!text.contains("pw1") && !text.contains("tk1"), "{text}");
+        }
+        let error = WebSocketTransport::new("http://sa:pw1@h/?qlikTicket=tk1").unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains("pw1") && !text.contains("tk1"), "{text}");
     }
 
     #[test]

@@ -104,4 +104,43 @@ impl SessionBuilder {
         self.websocket = self.websocket.reuse_cookies(reuse);
         self
     }
+
+    /// Asks `provider` for headers and URL query parameters before every connect: `open`,
+    /// each [`resume`](crate::Session::resume) and each automatic resume attempt (Q-AUTH-1).
+    /// A refreshed JWT or a new `qlikTicket` is then used without building a new session.
+    /// Its headers replace the builder's [`header`](Self::header)s of the same name; its
+    /// query parameters are appended to the URL, percent-encoded.
+    ///
+    /// A provider's error fails that connect with [`Error::Transport`](crate::Error::Transport)
+    /// holding [`TransportError::Credentials`](crate::TransportError::Credentials), the
+    /// provider's error as its `source()`. An engine or proxy that refuses the credentials
+    /// answers 401 or 403: [`Error::http_status`](crate::Error::http_status) says which, the
+    /// session stays suspended, and the next attempt asks the provider again. Default: none.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use qix::Credentials;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qix::Error> {
+    /// // Whatever keeps the current token (refreshed elsewhere before it expires).
+    /// let token = Arc::new(std::sync::RwLock::new("eyJhbGciOi...".to_owned()));
+    /// let session = qix::Session::builder("wss://tenant.example.com/app/1234")
+    ///     .credentials(move || {
+    ///         let token = token.read().unwrap().clone();
+    ///         async move {
+    ///             Ok::<_, std::convert::Infallible>(
+    ///                 Credentials::new().header("Authorization", format!("Bearer {token}")),
+    ///             )
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # drop(session);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn credentials(mut self, provider: impl qix_transport::CredentialProvider) -> Self {
+        self.websocket = self.websocket.credentials(provider);
+        self
+    }
 }

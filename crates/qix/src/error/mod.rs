@@ -3,6 +3,8 @@
 //! each (`is_disconnect`, `is_retryable`).
 
 mod engine_code;
+#[cfg(test)]
+mod walk;
 
 pub use engine_code::EngineCode;
 
