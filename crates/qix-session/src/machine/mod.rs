@@ -16,6 +16,7 @@ use crate::requests::{Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
 mod auto;
+mod replay;
 mod time;
 
 use auto::{AutoState, AUTO};
@@ -85,6 +86,9 @@ pub struct Machine {
     auto: Option<AutoState>,
     /// The state of the back-off's jitter.
     jitter: u64,
+    /// Read calls a network drop interrupted, waiting for the automatic resume to replay them
+    /// (Q-RETRY-1).
+    parked: Vec<(Waiter, Box<Call>)>,
 }
 
 /// The waiter of a close nobody waits for: the one a release starts. Never replied to.
@@ -214,6 +218,7 @@ impl Machine {
             probing: false,
             auto: None,
             jitter,
+            parked: Vec::new(),
         }
     }
 
@@ -524,9 +529,18 @@ impl Machine {
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
             return self.fail(waiter, Failure::ObjectClosed);
         };
+        let replay = self.replayable(&call).then(|| {
+            Box::new(Call {
+                object,
+                call: call.clone(),
+                returns_object,
+                timeout,
+            })
+        });
         let purpose = Purpose::Call {
             waiter,
             returns_object,
+            replay,
         };
         let timeout = timeout.or(self.config.request_timeout);
         if !self.send(handle, call, Some(object), purpose, timeout) {
@@ -892,22 +906,22 @@ impl Machine {
 
     /// Q-CLOSE-2, Q-SUSP-3: the socket of an open session closed without being asked to.
     fn closed_unasked(&mut self, reason: NotConnectedReason, close: CloseEvent) {
-        let calls = self.requests.drain_calls();
         if self.config.suspend_on_close {
+            let calls = self.requests.drain_replayable();
             self.phase = Phase::Suspended;
             self.emit(Event::Suspended {
                 initiator: Initiator::Network,
                 close: close.clone(),
             });
-            self.fail_calls(calls, reason, &close);
+            self.park_or_fail(calls, reason, &close);
             let code = close.code;
             self.last_close = Some(close);
             return self.auto_resume_after(code);
-        } else {
-            self.close_objects();
-            self.emit(Event::Closed(close.clone()));
-            self.phase = Phase::Closed;
         }
+        let calls = self.requests.drain_calls();
+        self.close_objects();
+        self.emit(Event::Closed(close.clone()));
+        self.phase = Phase::Closed;
         self.fail_calls(calls, reason, &close);
         self.last_close = Some(close);
     }
@@ -1007,6 +1021,7 @@ impl Machine {
             Purpose::Call {
                 waiter,
                 returns_object,
+                ..
             } => {
                 self.settle(waiter, returns_object, body);
                 self.settled();
@@ -1275,6 +1290,7 @@ impl Machine {
         }
         self.emit(Event::Resumed);
         self.reply(waiter, Reply::Done);
+        self.replay_parked();
     }
 }
 
