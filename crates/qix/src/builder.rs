@@ -13,6 +13,7 @@ use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
 use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
+use crate::intercept::{Pipeline, RequestInterceptor, ResponseInterceptor};
 use crate::session::{Senders, Status};
 use crate::{Error, Session};
 
@@ -47,6 +48,7 @@ pub struct SessionBuilder {
     transport: Option<Arc<dyn Transport>>,
     config: Config,
     event_capacity: usize,
+    pipeline: Pipeline,
 }
 
 impl SessionBuilder {
@@ -59,6 +61,7 @@ impl SessionBuilder {
             transport: None,
             config: Config::default(),
             event_capacity: qix_events::DEFAULT_CAPACITY,
+            pipeline: Pipeline::default(),
         }
     }
 
@@ -154,6 +157,12 @@ impl SessionBuilder {
     /// meanwhile fail with [`Error::SessionSuspended`]; a manual `resume`, `suspend` or
     /// `close` takes over. Default: off.
     ///
+    /// Calls pending when the connection dropped fail with [`Error::NotConnected`], unless
+    /// [`AutoResume::replay_reads`] is set: then those whose method only reads (`Get*`,
+    /// `Evaluate*`, versions, lists: [`qix_session::is_read_method`]) are sent again once the
+    /// resume succeeded and settle with their result, and the others fail with
+    /// [`Error::Interrupted`], since they may or may not have run (Q-RETRY-1).
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), qix::Error> {
@@ -213,6 +222,22 @@ impl SessionBuilder {
     /// Default 1024.
     pub fn event_capacity(mut self, events: usize) -> Self {
         self.event_capacity = events;
+        self
+    }
+
+    /// Adds a request interceptor: it sees, and may change or refuse, every call before it is
+    /// written (Q-INT-1). Interceptors run in the order they were added, in the caller's
+    /// task. See [`intercept`](crate::intercept). Default none.
+    pub fn request_interceptor(mut self, interceptor: impl RequestInterceptor) -> Self {
+        self.pipeline.push_request(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a response interceptor: it sees, and may change, every outcome with its request,
+    /// or ask for a retry (Q-INT-3); e.g. [`RetryAborted`](crate::intercept::RetryAborted).
+    /// Interceptors run in the order they were added, in the caller's task. Default none.
+    pub fn response_interceptor(mut self, interceptor: impl ResponseInterceptor) -> Self {
+        self.pipeline.push_response(Arc::new(interceptor));
         self
     }
 
@@ -321,6 +346,7 @@ impl SessionBuilder {
             calls,
             cancels,
             waiters: Arc::new(AtomicU64::new(0)),
+            pipeline: (!self.pipeline.is_empty()).then(|| Arc::new(self.pipeline)),
         };
         Ok(Session::new(senders, bus, state_view))
     }
@@ -335,6 +361,7 @@ impl fmt::Debug for SessionBuilder {
             .field("custom_transport", &self.transport)
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)
+            .field("interceptors", &self.pipeline)
             .finish()
     }
 }

@@ -115,6 +115,7 @@ mod driver;
 mod error;
 mod event;
 mod events;
+pub mod intercept;
 mod object;
 mod session;
 
@@ -123,7 +124,7 @@ pub use error::{EngineCode, EngineError, Error, TransportError};
 pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Traffic};
 pub use object::Object;
 pub use qix_events::ListenerGuard;
-pub use qix_rpc::RawJson;
+pub use qix_rpc::{Handle, RawJson};
 pub use qix_session::{AutoResume, Backoff, EngineSession, Liveness, NotConnectedReason, State};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub use qix_transport::rustls;
