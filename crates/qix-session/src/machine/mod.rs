@@ -337,6 +337,12 @@ impl Machine {
         self.requests.len()
     }
 
+    /// Calls a network drop interrupted that wait, unwritten, for the automatic resume to
+    /// replay them (Q-RETRY-1).
+    pub fn kept_calls(&self) -> usize {
+        self.parked.len()
+    }
+
     fn emit(&mut self, event: Event) {
         self.effects.push_back(Effect::Emit(event));
     }
