@@ -106,6 +106,10 @@
 //! - The `OnConnected` wait of `resume` is configurable ([`SessionBuilder::on_connected_timeout`]);
 //!   `resume` on a session that is not suspended fails and opens nothing; an `OnConnected` error
 //!   state fails `resume` with that state (Q-RES-1, Q-RES-2).
+//! - [Interceptors](intercept) run in the caller's task; after a retry, the interceptors past
+//!   the one that asked see only the final outcome, once (Q-INT-4). Calls a network drop
+//!   interrupted can be replayed after an automatic resume, only when they read; the others
+//!   fail with [`Error::Interrupted`] (Q-RETRY-1).
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]

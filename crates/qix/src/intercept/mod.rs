@@ -155,7 +155,9 @@ pub enum Verdict {
     Pass(Outcome),
     /// Send the request again (enigma.js I6): it goes through every request interceptor, is
     /// written with a new id, and its outcome goes through the response interceptors from
-    /// the first one, this one included.
+    /// the first one, this one included. The session sets no bound on retries: the
+    /// interceptor that asks decides when to stop (see [`Request::attempt`];
+    /// [`RetryAborted`] stops after its count).
     Retry,
 }
 
