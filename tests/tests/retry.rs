@@ -175,6 +175,11 @@ async fn q_retry_1_a_mutation_interrupted_by_a_drop_fails_as_may_or_may_not_have
     );
     assert!(!error.is_retryable());
     assert!(error.is_disconnect());
+    assert_eq!(
+        error.enigma_code(),
+        Some(-1),
+        "a socket that closed, to enigma.js code"
+    );
     // The session itself comes back, and the mutation is never sent again.
     assert!(matches!(next(&mut resumed).await, SessionEvent::Resumed));
     let second = within(engine.next_connection()).await;
