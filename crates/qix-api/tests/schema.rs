@@ -297,3 +297,47 @@ fn every_enumeration_value_and_an_unknown_one_read_and_write_back() {
     }
     assert_eq!(enums, 50);
 }
+
+#[test]
+fn q_retry_1_the_read_table_classifies_every_schema_method() {
+    // The table in qix-session is generated from this schema (`cargo xtask codegen`); this
+    // checks the classification itself against the methods the engine has.
+    let is_read = qix::qix_session::is_read_method;
+    let methods: Vec<String> = methods_by_class(&schema())
+        .into_values()
+        .flatten()
+        .collect();
+    let reads: Vec<&String> = methods.iter().filter(|m| is_read(m)).collect();
+    assert!(reads.len() > 100, "{} reads", reads.len());
+    for method in &methods {
+        let getter = method.starts_with("Get") || method.starts_with("Evaluate");
+        let exception = matches!(method.as_str(), "GetOrCreateObject" | "GetInteract");
+        if getter && !exception {
+            assert!(is_read(method), "{method} reads");
+        }
+        let changes = [
+            "Select", "Set", "Create", "Destroy", "Do", "Apply", "Clear", "Lock",
+        ]
+        .iter()
+        .any(|prefix| method.starts_with(prefix));
+        if changes {
+            assert!(!is_read(method), "{method} changes state");
+        }
+    }
+    for version in [
+        "EngineVersion",
+        "ProductVersion",
+        "OSVersion",
+        "QvVersion",
+        "GetDocList",
+    ] {
+        assert!(
+            methods.iter().any(|m| m == version) && is_read(version),
+            "{version}"
+        );
+    }
+    assert!(
+        !is_read("NotAnEngineMethod"),
+        "unknown methods count as changing state"
+    );
+}

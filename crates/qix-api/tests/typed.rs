@@ -280,3 +280,46 @@ async fn a_session_app_is_a_doc() {
     let layout = app.get_app_layout().await.unwrap();
     assert_eq!(layout.is_session_app, Some(true));
 }
+
+#[tokio::test]
+async fn q_int_3_typed_calls_go_through_interceptors_and_read_the_value_they_settle_on() {
+    use qix::intercept::{request_fn, response_fn, Answer, Request, Verdict};
+    use std::sync::{Arc, Mutex};
+
+    let engine =
+        qix_mock::MockEngine::start_with(qix_mock::MockConfig::new().app(common::sales_app()))
+            .await
+            .unwrap();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let session = qix::Session::builder(engine.url("/app/sales.qvf"))
+        .request_interceptor(request_fn(move |request: Request| {
+            record
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", request.method(), request.params()));
+            async move { Ok(request) }
+        }))
+        .response_interceptor(response_fn(|request: Arc<Request>, outcome| async move {
+            match outcome {
+                Ok(Answer::Value(mut value)) if request.method() == "GetLayout" => {
+                    value["qLayout"]["title"] = json!("Intercepted");
+                    Verdict::Pass(Ok(Answer::Value(value)))
+                }
+                outcome => Verdict::Pass(outcome),
+            }
+        }))
+        .build()
+        .unwrap();
+    let global = qix_api::Global::from(session.open().await.unwrap());
+    let doc = global.open_doc("sales.qvf").await.unwrap();
+    let kpi = doc.get_object("kpi").await.unwrap();
+    // Generated methods that return objects and values both pass through.
+    let layout = kpi.get_layout().await.unwrap();
+    assert_eq!(layout.extra["title"], "Intercepted");
+    assert_eq!(layout.info.unwrap().id.as_deref(), Some("kpi"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0], r#"OpenDoc ["sales.qvf"]"#);
+    assert!(seen[1].starts_with("GetObject "), "{seen:?}");
+    assert_eq!(seen[2], "GetLayout []");
+}

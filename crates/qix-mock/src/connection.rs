@@ -451,10 +451,14 @@ fn on_text(shared: &Shared, conn: &ConnShared, outbox: &mut Outbox, text: &str) 
     conn.progress.send_modify(|progress| progress.requests += 1);
 
     let (delay, failure) = {
-        let controls = lock(&shared.controls);
+        let mut controls = lock(&shared.controls);
         let own = lock(&conn.delays).get(&request.method).copied();
         let delay = own.or_else(|| controls.delays.get(&request.method).copied());
-        (delay, controls.failures.get(&request.method).cloned())
+        let failure = controls.failures.get(&request.method).cloned();
+        (
+            delay,
+            failure.or_else(|| take_abort(&mut controls.aborts, &request.method)),
+        )
     };
     let due = delay.filter(|delay| !delay.is_zero()).map(deadline_after);
 
@@ -486,6 +490,16 @@ fn on_text(shared: &Shared, conn: &ConnShared, outbox: &mut Outbox, text: &str) 
         response_text(request.id, result, effects),
         due,
     );
+}
+
+/// One of the aborts [`MockEngine::abort_method`](crate::MockEngine::abort_method) asked for.
+fn take_abort(aborts: &mut HashMap<String, u32>, method: &str) -> Option<EngineError> {
+    let left = aborts.get_mut(method)?;
+    *left = left.saturating_sub(1);
+    if *left == 0 {
+        aborts.remove(method);
+    }
+    Some(engine_error(crate::codes::ABORTED, "", "Request aborted"))
 }
 
 /// Now plus `delay`; a delay too long to represent means "practically never".

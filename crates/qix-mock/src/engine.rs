@@ -41,6 +41,8 @@ pub(crate) struct Controls {
     pub(crate) failures: HashMap<String, EngineError>,
     /// The header every upgrade request must carry, with exactly this value.
     pub(crate) required_header: Option<(String, String)>,
+    /// How many of the next requests for a method are answered "Request aborted".
+    pub(crate) aborts: HashMap<String, u32>,
 }
 
 /// The engine's state, shared by the listener, every connection task and the handles.
@@ -92,6 +94,7 @@ impl MockEngine {
                 delays: HashMap::new(),
                 failures: HashMap::new(),
                 required_header: config.required_header.clone(),
+                aborts: HashMap::new(),
             }),
             record: config.record,
             ws_config: WebSocketConfig::default()
@@ -207,6 +210,29 @@ impl MockEngine {
         lock(&self.shared.controls)
             .failures
             .insert(method.to_owned(), error);
+    }
+
+    /// Answers the next `count` requests for `method`, on any socket, with the engine's
+    /// error 15 `LOCERR_GENERIC_ABORTED` "Request aborted" (as the engine aborts a request a
+    /// newer one made obsolete), without carrying them out; the requests after them are
+    /// answered as usual. A new count replaces what is left of the old one; 0 stops aborting.
+    pub fn abort_method(&self, method: &str, count: u32) {
+        let mut controls = lock(&self.shared.controls);
+        if count == 0 {
+            controls.aborts.remove(method);
+        } else {
+            controls.aborts.insert(method.to_owned(), count);
+        }
+    }
+
+    /// How many requests for `method` are still to be aborted (see
+    /// [`abort_method`](Self::abort_method)).
+    pub fn aborts_left(&self, method: &str) -> u32 {
+        lock(&self.shared.controls)
+            .aborts
+            .get(method)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stops failing `method`.

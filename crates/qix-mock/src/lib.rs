@@ -148,6 +148,7 @@
 //! [`set_on_connected`](MockEngine::set_on_connected),
 //! [`forget_sessions`](MockEngine::forget_sessions),
 //! [`delay_method`](MockEngine::delay_method), [`fail_method`](MockEngine::fail_method),
+//! [`abort_method`](MockEngine::abort_method) (the next K calls answer error 15),
 //! [`set_handshake_rejection`](MockEngine::set_handshake_rejection), counters and app storage.
 //! On one socket ([`MockConnection`]): push notifications, changes or raw frames, close with a
 //! code, drop the TCP connection, hold or delay answers, read the requests received, wait for
@@ -173,7 +174,8 @@ pub use seed::SeedError;
 pub mod codes {
     /// `LOCERR_GENERIC_ALREADY_EXISTS`: a `Create*` with a `qId` already in use.
     pub const ALREADY_EXISTS: i32 = 3;
-    /// `LOCERR_GENERIC_ABORTED`: the answer to a request cancelled while held or delayed.
+    /// `LOCERR_GENERIC_ABORTED`: the answer to a request cancelled while held or delayed, or
+    /// told to abort with [`MockEngine::abort_method`](crate::MockEngine::abort_method).
     pub const ABORTED: i32 = 15;
     /// `LOCERR_APP_ALREADY_OPEN`: `OpenDoc` of another app, or `CreateSessionApp`, while a doc
     /// is open in the session.

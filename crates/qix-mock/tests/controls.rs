@@ -457,3 +457,29 @@ async fn under_a_paused_clock_the_engine_serves_and_its_delays_follow_that_clock
     })
     .await;
 }
+
+#[tokio::test]
+async fn abort_method_answers_the_next_k_calls_of_a_method_with_error_15_then_carries_on() {
+    let engine = MockEngine::start().await.unwrap();
+    engine.abort_method("EngineVersion", 2);
+    assert_eq!(engine.aborts_left("EngineVersion"), 2);
+    let (mut client, _) = Client::open(&engine.app_url("a")).await;
+    // Other methods are untouched.
+    assert!(client.result(-1, "ProductVersion", json!([])).await["qReturn"].is_string());
+    for _ in 0..2 {
+        assert_eq!(
+            client.error(-1, "EngineVersion", json!([])).await,
+            json!({"code": codes::ABORTED, "parameter": "", "message": "Request aborted"})
+        );
+    }
+    assert_eq!(engine.aborts_left("EngineVersion"), 0);
+    let version = client.result(-1, "EngineVersion", json!([])).await;
+    assert!(
+        version["qVersion"]["qComponentVersion"].is_string(),
+        "{version}"
+    );
+
+    engine.abort_method("EngineVersion", 5);
+    engine.abort_method("EngineVersion", 0);
+    assert!(client.result(-1, "EngineVersion", json!([])).await["qVersion"].is_object());
+}

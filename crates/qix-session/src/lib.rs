@@ -122,6 +122,7 @@ mod effect;
 mod input;
 mod machine;
 mod objects;
+mod read_methods;
 mod requests;
 mod sockets;
 mod timer;
@@ -137,6 +138,22 @@ pub use types::{
     codes, AutoResume, Backoff, Cause, CloseEvent, Config, ConnId, EngineSession, Failure,
     Liveness, NotConnectedReason, ObjectKey, State, Waiter,
 };
+
+/// Whether `method` only reads engine state: a getter (`GetLayout`, `GetObject`, ...), an
+/// evaluation, a check, a version or a search that only answers. After a network drop, an
+/// automatic resume replays only these (Q-RETRY-1). The table is generated from the engine's
+/// schema (`cargo xtask codegen`); a method it does not know counts as one that changes
+/// state.
+///
+/// ```
+/// assert!(qix_session::is_read_method("GetLayout"));
+/// assert!(qix_session::is_read_method("EngineVersion"));
+/// assert!(!qix_session::is_read_method("SelectValues"));
+/// assert!(!qix_session::is_read_method("GetOrCreateObject")); // may create
+/// ```
+pub fn is_read_method(method: &str) -> bool {
+    read_methods::READ_METHODS.binary_search(&method).is_ok()
+}
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use qix_rpc::RequestId;
 use rustc_hash::FxHashMap;
 
-use crate::{ObjectKey, Waiter};
+use crate::{Call, ObjectKey, Waiter};
 
 /// Why a request was written.
 #[derive(Debug)]
@@ -16,6 +16,9 @@ pub(crate) enum Purpose {
     Call {
         waiter: Waiter,
         returns_object: bool,
+        /// The call again, kept to replay it after a network drop (Q-RETRY-1): only for a
+        /// method that reads, when the session replays reads.
+        replay: Option<Box<Call>>,
     },
     /// One step of a resume's restore plan (Q-RES-3), for the object with this key.
     Restore(RestoreStep, ObjectKey),
@@ -135,18 +138,29 @@ impl Requests {
     /// Empties the table: the waiters of the user calls, oldest first. Other requests are
     /// forgotten; the resume that sent restore requests answers for them.
     pub(crate) fn drain_calls(&mut self) -> Vec<Waiter> {
+        self.drain_replayable()
+            .into_iter()
+            .map(|(waiter, _)| waiter)
+            .collect()
+    }
+
+    /// As [`drain_calls`](Self::drain_calls), with the call to replay of each that has one.
+    pub(crate) fn drain_replayable(&mut self) -> Vec<(Waiter, Option<Box<Call>>)> {
         self.deadlines.clear();
         self.calls = 0;
-        let mut calls: Vec<(RequestId, Waiter)> = self
+        let mut calls: Vec<_> = self
             .pending
             .drain()
             .filter_map(|(id, pending)| match pending.purpose {
-                Purpose::Call { waiter, .. } => Some((id, waiter)),
+                Purpose::Call { waiter, replay, .. } => Some((id, waiter, replay)),
                 _ => None,
             })
             .collect();
-        calls.sort_unstable_by_key(|(id, _)| *id);
-        calls.into_iter().map(|(_, waiter)| waiter).collect()
+        calls.sort_unstable_by_key(|(id, _, _)| *id);
+        calls
+            .into_iter()
+            .map(|(_, waiter, replay)| (waiter, replay))
+            .collect()
     }
 
     pub(crate) fn len(&self) -> usize {

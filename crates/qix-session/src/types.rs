@@ -194,6 +194,13 @@ pub enum Failure {
         /// How long the call waited, from when it was written.
         elapsed: Duration,
     },
+    /// The connection dropped while a call that changes engine state was pending, with reads
+    /// replayed on (Q-RETRY-1): it was not replayed, and may or may not have run.
+    #[error("interrupted by the connection's close ({close}): the call may or may not have run")]
+    Interrupted {
+        /// How the connection ended.
+        close: CloseEvent,
+    },
     /// The resume did not finish within its bound (Q-TIME-1): the session stays suspended.
     #[error("the resume did not finish within {0:?}")]
     ResumeTimeout(Duration),
@@ -240,7 +247,9 @@ impl Failure {
     /// engine error. `None` for failures enigma.js never produced.
     pub fn enigma_code(&self) -> Option<i32> {
         match self {
-            Self::NotConnected { .. } | Self::ConnectFailed(_) => Some(codes::NOT_CONNECTED),
+            Self::NotConnected { .. } | Self::ConnectFailed(_) | Self::Interrupted { .. } => {
+                Some(codes::NOT_CONNECTED)
+            }
             Self::ObjectNotFound => Some(codes::OBJECT_NOT_FOUND),
             Self::SessionSuspended => Some(codes::SESSION_SUSPENDED),
             Self::SessionNotAttached => Some(codes::SESSION_NOT_ATTACHED),
@@ -298,6 +307,11 @@ pub struct AutoResume {
     pub max_attempts: u32,
     /// Resume with `only_if_attached` (re-attach to the same engine session). Default true.
     pub only_if_attached: bool,
+    /// Replay the calls a network drop interrupted once the automatic resume succeeds, for
+    /// methods that only read ([`is_read_method`](crate::is_read_method)); the others fail
+    /// with [`Failure::Interrupted`]: they may or may not have run (Q-RETRY-1). Default
+    /// false: every pending call fails with `NotConnected`, as in enigma.js.
+    pub replay_reads: bool,
     /// When re-attaching fails because the engine session is gone, try once more with a
     /// full restore (reopen the doc, restore the objects). Default false.
     pub restore_if_not_attached: bool,
@@ -314,6 +328,7 @@ impl Default for AutoResume {
             max_attempts: 10,
             only_if_attached: true,
             restore_if_not_attached: false,
+            replay_reads: false,
         }
     }
 }
@@ -334,6 +349,53 @@ pub enum Backoff {
         /// Draw each delay between half and all of it.
         jitter: bool,
     },
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt` (1-based). `random` is asked for a number only when
+    /// the delay is jittered; any spread of values does (the automatic resume uses a seeded
+    /// xorshift, so its tests replay).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use qix_session::Backoff;
+    ///
+    /// let backoff = Backoff::Exponential {
+    ///     initial: Duration::from_millis(100),
+    ///     max: Duration::from_secs(1),
+    ///     jitter: false,
+    /// };
+    /// let delays: Vec<_> = (1..=5).map(|n| backoff.delay(n, || 0)).collect();
+    /// assert_eq!(delays, [100, 200, 400, 800, 1000].map(Duration::from_millis));
+    /// ```
+    pub fn delay(&self, attempt: u32, random: impl FnOnce() -> u64) -> Duration {
+        match self {
+            Self::Delays(delays) => {
+                let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+                delays
+                    .get(index)
+                    .or(delays.last())
+                    .copied()
+                    .unwrap_or_default()
+            }
+            Self::Exponential {
+                initial,
+                max,
+                jitter,
+            } => {
+                let doubled = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(31));
+                let base = doubled.min(*max);
+                if *jitter {
+                    // Between half and all of the delay, so clients dropped together do not
+                    // come back together.
+                    let fraction = (random() % 1_000) as u32;
+                    base / 2 + (base / 2) * fraction / 1_000
+                } else {
+                    base
+                }
+            }
+        }
+    }
 }
 
 /// How a connection that stopped delivering frames is found (Q-LIVE-1): when a call has

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::driver::{Driver, Inbox};
 use crate::events::Limits;
+use crate::intercept::{Pipeline, RequestInterceptor, ResponseInterceptor};
 use crate::session::{Senders, Status};
 use crate::{Error, Session};
 
@@ -50,6 +51,7 @@ pub struct SessionBuilder {
     config: Config,
     event_capacity: usize,
     event_bytes: usize,
+    pipeline: Pipeline,
 }
 
 impl SessionBuilder {
@@ -65,6 +67,7 @@ impl SessionBuilder {
             config: Config::default(),
             event_capacity: qix_events::DEFAULT_CAPACITY,
             event_bytes: qix_events::DEFAULT_MAX_BYTES,
+            pipeline: Pipeline::default(),
         }
     }
 
@@ -160,6 +163,12 @@ impl SessionBuilder {
     /// meanwhile fail with [`Error::SessionSuspended`]; a manual `resume`, `suspend` or
     /// `close` takes over. Default: off.
     ///
+    /// Calls pending when the connection dropped fail with [`Error::NotConnected`], unless
+    /// [`AutoResume::replay_reads`] is set: then those whose method only reads (`Get*`,
+    /// `Evaluate*`, versions, lists: [`qix_session::is_read_method`]) are sent again once the
+    /// resume succeeded and settle with their result, and the others fail with
+    /// [`Error::Interrupted`], since they may or may not have run (Q-RETRY-1).
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), qix::Error> {
@@ -232,6 +241,22 @@ impl SessionBuilder {
     /// ([`qix_events::DEFAULT_MAX_BYTES`]); [`build`](Self::build) refuses 0.
     pub fn event_bytes(mut self, bytes: usize) -> Self {
         self.event_bytes = bytes;
+        self
+    }
+
+    /// Adds a request interceptor: it sees, and may change or refuse, every call before it is
+    /// written (Q-INT-1). Interceptors run in the order they were added, in the caller's
+    /// task. See [`intercept`](crate::intercept). Default none.
+    pub fn request_interceptor(mut self, interceptor: impl RequestInterceptor) -> Self {
+        self.pipeline.push_request(Arc::new(interceptor));
+        self
+    }
+
+    /// Adds a response interceptor: it sees, and may change, every outcome with its request,
+    /// or ask for a retry (Q-INT-3); e.g. [`RetryAborted`](crate::intercept::RetryAborted).
+    /// Interceptors run in the order they were added, in the caller's task. Default none.
+    pub fn response_interceptor(mut self, interceptor: impl ResponseInterceptor) -> Self {
+        self.pipeline.push_response(Arc::new(interceptor));
         self
     }
 
@@ -352,6 +377,7 @@ impl SessionBuilder {
             calls,
             cancels,
             waiters: Arc::new(AtomicU64::new(0)),
+            pipeline: (!self.pipeline.is_empty()).then(|| Arc::new(self.pipeline)),
         };
         Ok(Session::new(senders, bus, state_view))
     }
@@ -367,6 +393,7 @@ impl fmt::Debug for SessionBuilder {
             .field("config", &self.config)
             .field("event_capacity", &self.event_capacity)
             .field("event_bytes", &self.event_bytes)
+            .field("interceptors", &self.pipeline)
             .finish()
     }
 }

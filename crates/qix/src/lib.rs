@@ -112,6 +112,10 @@
 //! - The `OnConnected` wait of `resume` is configurable ([`SessionBuilder::on_connected_timeout`]);
 //!   `resume` on a session that is not suspended fails and opens nothing; an `OnConnected` error
 //!   state fails `resume` with that state (Q-RES-1, Q-RES-2).
+//! - [Interceptors](intercept) run in the caller's task; after a retry, the interceptors past
+//!   the one that asked see only the final outcome, once (Q-INT-4). Calls a network drop
+//!   interrupted can be replayed after an automatic resume, only when they read; the others
+//!   fail with [`Error::Interrupted`] (Q-RETRY-1).
 
 // Nothing that came off the wire may be unwrapped; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -121,6 +125,7 @@ mod driver;
 mod error;
 mod event;
 mod events;
+pub mod intercept;
 mod object;
 mod session;
 
@@ -129,7 +134,7 @@ pub use error::{EngineCode, EngineError, Error, TransportError};
 pub use event::{CloseEvent, Direction, Initiator, ObjectEvent, SessionEvent, Traffic};
 pub use object::Object;
 pub use qix_events::ListenerGuard;
-pub use qix_rpc::RawJson;
+pub use qix_rpc::{Handle, RawJson};
 pub use qix_session::{AutoResume, Backoff, EngineSession, Liveness, NotConnectedReason, State};
 #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc"))]
 pub use qix_transport::rustls;

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::driver::DriverReply;
 use crate::event::{object_topic, ObjectEvent};
+use crate::intercept::{Answer, Outcome, Pipeline, Request};
 use crate::session::{EventStream, Link};
 use crate::Error;
 
@@ -140,6 +141,10 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<T, Error> {
+        if let Some(pipeline) = self.link.pipeline() {
+            let value = self.intercepted(pipeline, method, params).await?;
+            return serde_json::from_value(value).map_err(|e| Error::ResultType(Arc::new(e)));
+        }
         let raw = self.call_raw(method, params).await?;
         serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
     }
@@ -151,6 +156,12 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<RawJson, Error> {
+        if let Some(pipeline) = self.link.pipeline() {
+            // What the interceptors settled on, written out again: there is no frame to share.
+            let value = self.intercepted(pipeline, method, params).await?;
+            let text = serde_json::to_string(&value).map_err(|e| Error::ResultType(Arc::new(e)))?;
+            return RawJson::new(text).map_err(Error::BadFrame);
+        }
         self.call_encoded(method, EncodedCall::new(method, &params)?)
             .await
     }
@@ -158,11 +169,20 @@ impl Object {
     /// Calls a method whose params are any serializable value (an array or an object): they
     /// are serialized once, in the caller's task, straight into the request, and the result
     /// is deserialized straight into `T`. What a typed API builds on.
+    ///
+    /// With [interceptors](crate::intercept), the params are first made a `serde_json::Value`
+    /// for them to see, and `T` is read from the value they settle on.
     pub async fn call_with<P, T>(&self, method: &str, params: &P) -> Result<T, Error>
     where
         P: serde::Serialize + ?Sized,
         T: DeserializeOwned,
     {
+        if let Some(pipeline) = self.link.pipeline() {
+            let params = serde_json::to_value(params)
+                .map_err(|e| Error::InvalidCall(qix_rpc::MethodError::Serialize(e.to_string())))?;
+            let value = self.intercepted(pipeline, method, params).await?;
+            return serde_json::from_value(value).map_err(|e| Error::ResultType(Arc::new(e)));
+        }
         let raw = self
             .call_encoded(method, EncodedCall::new(method, params)?)
             .await?;
@@ -186,12 +206,37 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<Object, Error> {
+        if let Some(pipeline) = self.link.pipeline() {
+            let request = Request::new(self.clone(), method, params, true);
+            return match pipeline.run(request).await? {
+                Answer::Object(object) => Ok(object),
+                Answer::Value(_) => Err(Error::BadResponse(format!(
+                    "an interceptor answered {method}, which returns an object, with a value"
+                ))),
+            };
+        }
         match self
             .send(method, EncodedCall::new(method, &params)?, true)
             .await?
         {
             DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
             _ => Err(unexpected()),
+        }
+    }
+
+    /// A call that returns a value, through the session's interceptors.
+    async fn intercepted(
+        &self,
+        pipeline: &Pipeline,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        let request = Request::new(self.clone(), method, params, false);
+        match pipeline.run(request).await? {
+            Answer::Value(value) => Ok(value),
+            Answer::Object(_) => Err(Error::BadResponse(format!(
+                "an interceptor answered {method} with an object where a value was expected"
+            ))),
         }
     }
 
@@ -234,6 +279,22 @@ impl Object {
                 Delivery::Lagged { missed } => listener(&ObjectEvent::Lagged { missed }),
             })
             .map_err(Error::Listener)
+    }
+}
+
+/// Sends a request as the interceptors left it, with no interceptor: the end of the pipeline.
+pub(crate) async fn dispatch(request: &Request) -> Outcome {
+    let object = request.object();
+    let call = EncodedCall::new(request.method(), request.params())?;
+    let reply = object
+        .send(request.method(), call, request.returns_object())
+        .await?;
+    match reply {
+        DriverReply::Result(raw) => serde_json::from_str(raw.get())
+            .map(Answer::Value)
+            .map_err(|e| Error::ResultType(Arc::new(e))),
+        DriverReply::Object(shared) => Ok(Answer::Object(Object::new(shared, object.link.clone()))),
+        _ => Err(unexpected()),
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{DriverReply, ToDriver};
 use crate::event::{session_topic, ObjectEvent, SessionEvent};
+use crate::intercept::Pipeline;
 use crate::{Error, Object, SessionBuilder};
 
 /// A QIX session: one engine session over one WebSocket at a time, which can be opened, closed,
@@ -240,6 +241,8 @@ pub(crate) struct Senders {
     pub(crate) calls: mpsc::Sender<ToDriver>,
     pub(crate) cancels: mpsc::UnboundedSender<Waiter>,
     pub(crate) waiters: Arc<AtomicU64>,
+    /// The session's interceptors; `None` when it has none, so calls skip them for free.
+    pub(crate) pipeline: Option<Arc<Pipeline>>,
 }
 
 /// The same inboxes, held without keeping the session alive.
@@ -248,6 +251,7 @@ pub(crate) struct WeakSenders {
     calls: mpsc::WeakSender<ToDriver>,
     cancels: mpsc::WeakUnboundedSender<Waiter>,
     waiters: Arc<AtomicU64>,
+    pipeline: Option<Arc<Pipeline>>,
 }
 
 /// How a handle reaches the driver. Sessions keep it alive; objects only borrow it, so that
@@ -287,8 +291,17 @@ impl Link {
                 calls: senders.calls.downgrade(),
                 cancels: senders.cancels.downgrade(),
                 waiters: senders.waiters.clone(),
+                pipeline: senders.pipeline.clone(),
             })),
             object => object.clone(),
+        }
+    }
+
+    /// The session's interceptors, when it has any.
+    pub(crate) fn pipeline(&self) -> Option<&Pipeline> {
+        match self {
+            Self::Session(senders) => senders.pipeline.as_deref(),
+            Self::Object(weak) => weak.pipeline.as_deref(),
         }
     }
 

@@ -6,6 +6,7 @@ mod docs;
 mod methods;
 mod model;
 mod names;
+mod reads;
 mod schema;
 mod tests_gen;
 mod types;
@@ -55,6 +56,10 @@ fn generate() -> Result<Vec<(String, String)>, String> {
         let file = format!("{src}/{}.rs", names::module(&class.name));
         files.push((file, methods::class(class)));
     }
+    files.push((
+        "crates/qix-session/src/read_methods.rs".to_owned(),
+        reads::table(&model.classes),
+    ));
     files.push((
         "crates/qix-api/tests/generated/mod.rs".to_owned(),
         tests_gen::helpers(&model),

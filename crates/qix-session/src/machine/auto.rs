@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Machine, Phase};
 use crate::timer::TimerId;
-use crate::{Backoff, Event, Failure, Reply, Waiter};
+use crate::{Event, Failure, Reply, Waiter};
 
 /// The waiter of an automatic resume attempt: its reply decides the next attempt.
 pub(super) const AUTO: Waiter = Waiter(u64::MAX - 1);
@@ -37,6 +37,12 @@ fn verdict(code: u16) -> Verdict {
         4003 | 4004 | 4007 => Verdict::AtOnce,
         _ => Verdict::BackOff,
     }
+}
+
+/// Whether a network suspension with `code` starts an automatic resume (when there is a
+/// policy).
+pub(super) fn will_resume(code: u16) -> bool {
+    !matches!(verdict(code), Verdict::Never)
 }
 
 impl Machine {
@@ -70,32 +76,8 @@ impl Machine {
         let Some(policy) = &self.config.auto_resume else {
             return Duration::ZERO;
         };
-        match &policy.backoff {
-            Backoff::Delays(delays) => {
-                let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-                delays
-                    .get(index)
-                    .or(delays.last())
-                    .copied()
-                    .unwrap_or_default()
-            }
-            Backoff::Exponential {
-                initial,
-                max,
-                jitter,
-            } => {
-                let doubled = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(31));
-                let base = doubled.min(*max);
-                if *jitter {
-                    // Between half and all of the delay, so clients dropped together do not
-                    // come back together.
-                    let fraction = (self.random() % 1_000) as u32;
-                    base / 2 + (base / 2) * fraction / 1_000
-                } else {
-                    base
-                }
-            }
-        }
+        let backoff = policy.backoff.clone();
+        backoff.delay(attempt, || self.random())
     }
 
     /// xorshift64*: deterministic from the configured seed, so tests replay.
@@ -121,13 +103,15 @@ impl Machine {
             return; // taken over meanwhile
         };
         let Reply::Failed(failure) = reply else {
-            return; // resumed: `resumed` told it
+            return; // resumed: `resumed` told it, and the resume replays what it kept
         };
-        if !matches!(self.phase, Phase::Suspended) {
-            return;
-        }
-        let Some(policy) = &self.config.auto_resume else {
-            return;
+        let Some(policy) = self
+            .config
+            .auto_resume
+            .as_ref()
+            .filter(|_| matches!(self.phase, Phase::Suspended))
+        else {
+            return self.fail_parked();
         };
         let next = auto.attempt + 1;
         let (give_up, only_if_attached) = match &failure {
@@ -145,7 +129,7 @@ impl Machine {
                 attempts: auto.attempt,
                 failure,
             });
-            return;
+            return self.fail_parked();
         }
         let delay = if only_if_attached == auto.only_if_attached {
             self.delay(next)
@@ -158,6 +142,8 @@ impl Machine {
     /// A manual `resume`, `suspend` or `close` takes over: no more attempts, and one that is
     /// running is abandoned (its socket closed) without a `resume-failed`.
     pub(super) fn stop_auto(&mut self) {
+        // Q-RETRY-1: only the automatic resume replays.
+        self.fail_parked();
         if self.auto.take().is_none() {
             return;
         }

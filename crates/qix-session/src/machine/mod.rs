@@ -16,6 +16,7 @@ use crate::requests::{Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
 mod auto;
+mod replay;
 mod time;
 
 use auto::{AutoState, AUTO};
@@ -87,6 +88,9 @@ pub struct Machine {
     auto: Option<AutoState>,
     /// The state of the back-off's jitter.
     jitter: u64,
+    /// Read calls a network drop interrupted, waiting for the automatic resume to replay them
+    /// (Q-RETRY-1).
+    parked: Vec<(Waiter, Box<Call>)>,
 }
 
 /// What the liveness check has done so far ([`Machine::probe_counts`]).
@@ -227,6 +231,7 @@ impl Machine {
             probes: ProbeCounts::default(),
             auto: None,
             jitter,
+            parked: Vec::new(),
         }
     }
 
@@ -356,6 +361,12 @@ impl Machine {
     /// a resume, restore requests. Zero whenever the session has no socket.
     pub fn pending_calls(&self) -> usize {
         self.requests.len()
+    }
+
+    /// Calls a network drop interrupted that wait, unwritten, for the automatic resume to
+    /// replay them (Q-RETRY-1).
+    pub fn kept_calls(&self) -> usize {
+        self.parked.len()
     }
 
     fn emit(&mut self, event: Event) {
@@ -550,9 +561,18 @@ impl Machine {
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
             return self.fail(waiter, Failure::ObjectClosed);
         };
+        let replay = self.replayable(&call).then(|| {
+            Box::new(Call {
+                object,
+                call: call.clone(),
+                returns_object,
+                timeout,
+            })
+        });
         let purpose = Purpose::Call {
             waiter,
             returns_object,
+            replay,
         };
         let timeout = timeout.or(self.config.request_timeout);
         if !self.send(handle, call, Some(object), purpose, timeout) {
@@ -918,22 +938,22 @@ impl Machine {
 
     /// Q-CLOSE-2, Q-SUSP-3: the socket of an open session closed without being asked to.
     fn closed_unasked(&mut self, reason: NotConnectedReason, close: CloseEvent) {
-        let calls = self.requests.drain_calls();
         if self.config.suspend_on_close {
+            let calls = self.requests.drain_replayable();
             self.phase = Phase::Suspended;
             self.emit(Event::Suspended {
                 initiator: Initiator::Network,
                 close: close.clone(),
             });
-            self.fail_calls(calls, reason, &close);
+            self.park_or_fail(calls, reason, &close);
             let code = close.code;
             self.last_close = Some(close);
             return self.auto_resume_after(code);
-        } else {
-            self.close_objects();
-            self.emit(Event::Closed(close.clone()));
-            self.phase = Phase::Closed;
         }
+        let calls = self.requests.drain_calls();
+        self.close_objects();
+        self.emit(Event::Closed(close.clone()));
+        self.phase = Phase::Closed;
         self.fail_calls(calls, reason, &close);
         self.last_close = Some(close);
     }
@@ -1033,6 +1053,7 @@ impl Machine {
             Purpose::Call {
                 waiter,
                 returns_object,
+                ..
             } => {
                 self.settle(waiter, returns_object, body);
                 self.settled();
@@ -1301,6 +1322,7 @@ impl Machine {
         }
         self.emit(Event::Resumed);
         self.reply(waiter, Reply::Done);
+        self.replay_parked();
     }
 }
 

@@ -25,6 +25,8 @@ impl Machine {
         if let Some((id, _)) = self.requests.take_call(waiter) {
             self.send_cancel(id);
             self.settled();
+        } else {
+            self.unpark(waiter); // never written on this connection: nothing to cancel
         }
     }
 

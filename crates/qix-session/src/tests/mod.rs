@@ -7,6 +7,7 @@ mod connections;
 mod harness;
 mod malformed;
 mod props;
+mod replay;
 mod rules;
 mod time;
 

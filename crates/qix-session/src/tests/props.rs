@@ -127,6 +127,11 @@ enum Op {
         only_if_attached: bool,
         state: Option<&'static str>,
     },
+    /// The network drops and the automatic attempt (Q-AUTO-1) connects, hears `OnConnected`
+    /// and gets its restore answered: what replays kept reads (Q-RETRY-1).
+    DropAndAutoResume {
+        state: Option<&'static str>,
+    },
 }
 
 fn code() -> impl Strategy<Value = u16> {
@@ -221,6 +226,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => code().prop_map(|code| Op::SuspendNow { code }),
         3 => (any::<bool>(), session_state())
             .prop_map(|(only_if_attached, state)| Op::ResumeNow { only_if_attached, state }),
+        2 => session_state().prop_map(|state| Op::DropAndAutoResume { state }),
     ]
 }
 
@@ -290,6 +296,12 @@ struct Checker {
     auto_resumed: usize,
     /// An automatic attempt is scheduled and has not started (Q-AUTO-1).
     auto_waiting: bool,
+    /// Requests the machine wrote again after a resume (Q-RETRY-1), and whether the input
+    /// being checked has resumed the session.
+    replays: HashSet<RequestId>,
+    resumed_now: bool,
+    /// The session replays reads (Q-RETRY-1).
+    replay: bool,
 }
 
 impl Checker {
@@ -302,6 +314,7 @@ impl Checker {
     fn step(&mut self, h: &Harness, before: State, input: &Fed, from: usize) {
         let after = h.state();
         let effects = &h.log[from..];
+        self.resumed_now = false;
         if matches!(before, State::Idle | State::Closed)
             && !matches!(input, Fed::Command(_, Kind::Open))
         {
@@ -379,13 +392,18 @@ impl Checker {
         }
         // (1) no call is pending without a socket to answer it.
         if !matches!(after, State::Open | State::Closing | State::Suspending) {
-            for waiter in self.calls.values().filter(|w| !self.cancelled.contains(w)) {
-                assert_eq!(
-                    self.replies.get(waiter),
-                    Some(&1),
-                    "{after:?}: call {waiter:?} unsettled"
-                );
-            }
+            // Q-RETRY-1: but for the reads kept for the automatic resume to replay.
+            let unsettled = self
+                .calls
+                .values()
+                .filter(|w| !self.cancelled.contains(w))
+                .filter(|w| self.replies.get(w) != Some(&1))
+                .collect::<HashSet<_>>();
+            assert_eq!(
+                unsettled.len(),
+                h.machine.kept_calls(),
+                "{after:?}: calls {unsettled:?} unsettled"
+            );
             if after != State::Resuming {
                 assert_eq!(
                     h.machine.pending_calls(),
@@ -481,6 +499,16 @@ impl Checker {
                 assert_eq!(before, State::Open);
                 self.calls.insert(request.id, *waiter);
             }
+            // Q-RETRY-1: a kept read, written again after `resumed`.
+            _ if self.resumed_now => {
+                assert!(self.replay, "a replay without replay_reads");
+                assert!(
+                    crate::is_read_method(&request.method),
+                    "replayed {}",
+                    request.method
+                );
+                self.replays.insert(request.id);
+            }
             _ => {
                 assert_eq!(
                     before,
@@ -522,6 +550,11 @@ impl Checker {
         }
         // A response settles the call it answers, and no other.
         if let (Fed::Response(id), Some(Kind::Call)) = (input, self.commands.get(&waiter)) {
+            if self.replays.remove(id) {
+                // The replay of a kept call: it answers one of the calls of the old socket.
+                assert!(self.calls.values().any(|w| *w == waiter));
+                return;
+            }
             assert_eq!(
                 self.calls.get(id),
                 Some(&waiter),
@@ -580,7 +613,17 @@ impl Checker {
                     self.restores.is_subset(&self.answered),
                     "resumed before the restore ended"
                 );
-                assert_eq!(h.machine.pending_calls(), 0);
+                // Nothing pending but the reads replayed right after `resumed` (Q-RETRY-1).
+                let at = effects
+                    .iter()
+                    .position(|e| matches!(e, Effect::Emit(Event::Resumed)))
+                    .unwrap_or(0);
+                let replayed = effects[at..]
+                    .iter()
+                    .filter(|e| matches!(e, Effect::Send { .. }))
+                    .count();
+                assert_eq!(h.machine.pending_calls(), replayed);
+                self.resumed_now = true;
                 match self.resume {
                     Some(waiter) => assert!(effects.iter().any(|e| matches!(
                         e,
@@ -635,12 +678,14 @@ struct Run {
 }
 
 impl Run {
-    fn new(suspend_on_close: bool, auto_resume: bool) -> Self {
+    fn new(suspend_on_close: bool, auto_resume: bool, replay: bool) -> Self {
         let config = Config {
             suspend_on_close,
-            // Q-AUTO-1 in half of the runs: attempts start on clock jumps, at random.
+            // Q-AUTO-1 in half of the runs: attempts start on clock jumps, at random; Q-RETRY-1
+            // in half of those.
             auto_resume: auto_resume.then(|| crate::AutoResume {
                 max_attempts: 3,
+                replay_reads: replay,
                 ..crate::AutoResume::default()
             }),
             ..Config::default()
@@ -649,6 +694,7 @@ impl Run {
             h: Harness::manual(config),
             checker: Checker {
                 suspend_on_close,
+                replay: replay && auto_resume && suspend_on_close,
                 ..Checker::default()
             },
             next_waiter: 1,
@@ -888,6 +934,17 @@ impl Run {
                 self.apply(Op::Connected { conn: 0 });
                 self.apply(Op::OnConnected { conn: 0, state });
             }
+            Op::DropAndAutoResume { state } => {
+                self.apply(Op::SocketClosed {
+                    conn: 0,
+                    code: 1006,
+                });
+                self.apply(Op::Advance { ms: 1_000 });
+                self.apply(Op::Connected { conn: 0 });
+                self.apply(Op::OnConnected { conn: 0, state });
+                self.apply(Op::RespondAll);
+                self.apply(Op::RespondAll);
+            }
             Op::Ended { conn } => {
                 if let Some(conn) = self.conn(conn) {
                     if self.checker.connected.contains(&conn) && !self.checker.over.contains(&conn)
@@ -1026,11 +1083,12 @@ proptest! {
     fn proptest_random_sessions_keep_every_invariant(
         suspend_on_close in any::<bool>(),
         auto_resume in any::<bool>(),
+        replay in any::<bool>(),
         setup in setup(),
         suspend in prop::option::of(code().prop_map(|code| Op::SuspendNow { code })),
         ops in prop::collection::vec(op(), 0..60),
     ) {
-        let mut run = Run::new(suspend_on_close, auto_resume);
+        let mut run = Run::new(suspend_on_close, auto_resume, replay);
         for op in setup.into_iter().chain(suspend).chain(ops) {
             run.apply(op);
         }

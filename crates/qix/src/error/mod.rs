@@ -139,6 +139,20 @@ pub enum Error {
     /// A listener could not be added (its thread could not be started).
     #[error("could not add the listener: {0}")]
     Listener(#[source] qix_events::ListenError),
+    /// A request interceptor refused the call, with its reason; nothing was written (Q-INT-2).
+    #[error("refused by an interceptor: {0}")]
+    Refused(String),
+    /// The connection dropped while the call was pending, and the call changes engine state,
+    /// so it was not replayed after the automatic resume (Q-RETRY-1): **it may or may not have
+    /// run**. Look at the engine's state before making it again. Calls that only read are
+    /// replayed instead, when [`AutoResume::replay_reads`](crate::AutoResume) is on.
+    #[error("{method} was interrupted by the connection's close ({close}): it may or may not have run on the engine")]
+    Interrupted {
+        /// The engine method called.
+        method: String,
+        /// How the connection ended.
+        close: CloseEvent,
+    },
 }
 
 /// What a program can do about an error.
@@ -165,9 +179,10 @@ impl Error {
     pub fn enigma_code(&self) -> Option<i32> {
         use qix_session::codes;
         match self {
-            Self::NotConnected { .. } | Self::Transport(_) | Self::SessionGone => {
-                Some(codes::NOT_CONNECTED)
-            }
+            Self::NotConnected { .. }
+            | Self::Interrupted { .. }
+            | Self::Transport(_)
+            | Self::SessionGone => Some(codes::NOT_CONNECTED),
             Self::ObjectNotFound => Some(codes::OBJECT_NOT_FOUND),
             Self::SessionSuspended => Some(codes::SESSION_SUSPENDED),
             Self::SessionNotAttached => Some(codes::SESSION_NOT_ATTACHED),
@@ -238,6 +253,8 @@ impl Error {
                 class(true, retryable)
             }
             Self::SessionGone => class(true, false),
+            // It may have run: repeating it could do it twice.
+            Self::Interrupted { .. } => class(true, false),
             Self::Timeout { .. } | Self::ResumeTimeout(_) => class(false, true),
             Self::Engine(error) => class(
                 false,
@@ -282,14 +299,23 @@ impl Error {
                 elapsed,
             },
             Failure::ResumeTimeout(bound) => Self::ResumeTimeout(bound),
+            Failure::Interrupted { close } => Self::Interrupted {
+                method: String::new(),
+                close,
+            },
             // `Failure` is non-exhaustive; a variant added later still reaches the user whole.
             other => Self::BadResponse(other.to_string()),
         }
     }
 
-    /// Names the method in a `Timeout` (the session knows only the request id).
+    /// Names the method in a `Timeout` or `Interrupted` (the session knows only the request
+    /// id).
     pub(crate) fn for_method(self, method: &str) -> Self {
         match self {
+            Self::Interrupted { close, .. } => Self::Interrupted {
+                method: method.to_owned(),
+                close,
+            },
             Self::Timeout {
                 request, elapsed, ..
             } => Self::Timeout {

@@ -74,11 +74,15 @@ fn expected(error: &Error) -> Expected {
         Error::SessionGone => expect("driver task has stopped", false, Some(-1), true, false),
         Error::NoRuntime => expect("no tokio runtime", false, None, false, false),
         Error::Listener(_) => expect("listener", true, None, false, false),
+        Error::Refused(_) => expect("refused by an interceptor", false, None, false, false),
+        Error::Interrupted { .. } => {
+            expect("may or may not have run", false, Some(-1), true, false)
+        }
     }
 }
 
 /// How many variants `expected` has arms for; each needs a sample below.
-const VARIANTS: usize = 24;
+const VARIANTS: usize = 26;
 
 fn samples() -> Vec<Error> {
     let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
@@ -138,6 +142,11 @@ fn samples() -> Vec<Error> {
         Error::Listener(qix_events::ListenError::Thread {
             reason: "no threads left".to_owned(),
         }),
+        Error::Refused("read-only session".to_owned()),
+        Error::Interrupted {
+            method: "SelectValues".to_owned(),
+            close: CloseEvent::new(1006, ""),
+        },
     ]
 }
 
