@@ -48,6 +48,14 @@ pub enum Effect {
         /// The outcome.
         reply: Reply,
     },
+    /// Forget every delta baseline of `handle`: the engine closed it (Q-DELTA-3).
+    DropBaselines {
+        /// The handle.
+        handle: Handle,
+    },
+    /// Forget every delta baseline: a new connection starts, or the session closed
+    /// (Q-DELTA-4).
+    ClearBaselines,
     /// Tell the user.
     Emit(Event),
 }
@@ -59,6 +67,19 @@ pub enum Reply {
     Opened(ObjectInfo),
     /// A call succeeded: the `result` member, unparsed, sharing the frame's bytes.
     Result(RawJson),
+    /// A call succeeded with a delta answer (Q-DELTA-2): each member of `result` is a list
+    /// of patches against the previous answer to `method` on `handle`. The driver applies
+    /// them in the order these replies come out (the order of the frames), hands the caller
+    /// the full values, and hands in [`Input::DeltaFailed`](crate::Input::DeltaFailed) when
+    /// they do not apply.
+    Delta {
+        /// The handle the call was sent to.
+        handle: Handle,
+        /// The method.
+        method: Box<str>,
+        /// The `result` member, unparsed.
+        result: RawJson,
+    },
     /// A call that returns an object succeeded: the object, registered.
     Object(ObjectInfo),
     /// `Close`, `Suspend` or `Resume` completed.

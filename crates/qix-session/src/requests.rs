@@ -15,6 +15,10 @@ pub(crate) enum Purpose {
     Call {
         waiter: Waiter,
         returns_object: bool,
+        /// Where a delta answer's baselines live, when the caller takes delta answers
+        /// (Q-DELTA-2): an answer marked `delta` settles as [`Reply::Delta`](crate::Reply::Delta)
+        /// whether or not the request asked.
+        delta: Option<DeltaKey>,
     },
     /// One step of a resume's restore plan (Q-RES-3), for the object with this key.
     Restore(RestoreStep, ObjectKey),
@@ -22,6 +26,13 @@ pub(crate) enum Purpose {
     Probe,
     /// A `CancelRequest` for a call that was dropped or timed out (Q-CANCEL-1).
     Cancel,
+}
+
+/// The handle and method a delta answer's patches are relative to.
+#[derive(Debug)]
+pub(crate) struct DeltaKey {
+    pub(crate) handle: qix_rpc::Handle,
+    pub(crate) method: Box<str>,
 }
 
 /// Which restore request a response answers.

@@ -12,13 +12,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::objects::{self, Objects, RestorePlan};
-use crate::requests::{Pending, Purpose, Requests, RestoreStep};
+use crate::requests::{DeltaKey, Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
 mod auto;
+mod delta;
 mod time;
 
 use auto::{AutoState, AUTO};
+#[cfg(test)]
+pub(crate) use delta::NO_DELTA_METHODS;
 
 use crate::{
     Call, Cause, CloseEvent, Command, Config, ConnId, Effect, EngineSession, Event, Failure,
@@ -85,6 +88,8 @@ pub struct Machine {
     auto: Option<AutoState>,
     /// The state of the back-off's jitter.
     jitter: u64,
+    /// Pairs asked without delta after their patches failed (Q-DELTA-5).
+    delta_off: delta::DeltaOff,
 }
 
 /// The waiter of a close nobody waits for: the one a release starts. Never replied to.
@@ -214,6 +219,7 @@ impl Machine {
             probing: false,
             auto: None,
             jitter,
+            delta_off: delta::DeltaOff::default(),
         }
     }
 
@@ -230,6 +236,7 @@ impl Machine {
             Input::SocketEnded { conn } => self.socket_ended(conn),
             Input::Cancel { waiter } => self.cancel(waiter),
             Input::Released => self.release(),
+            Input::DeltaFailed { handle, method } => self.delta_failed(handle, method),
         }
     }
 
@@ -451,7 +458,13 @@ impl Machine {
             // Q-RES-3: a resume may have to open the same document again.
             self.last_open_doc = Some(call.clone());
         }
-        let text = call.into_request(id, handle, false, &self.config.protocol);
+        let delta = match &purpose {
+            Purpose::Call {
+                delta: Some(key), ..
+            } => self.asks_delta(key),
+            _ => false,
+        };
+        let text = call.into_request(id, handle, delta, &self.config.protocol);
         self.effects.push_back(Effect::Send {
             conn: link.conn,
             text,
@@ -520,6 +533,7 @@ impl Machine {
             call,
             returns_object,
             timeout,
+            accepts_delta,
         } = call;
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
             return self.fail(waiter, Failure::ObjectClosed);
@@ -527,6 +541,7 @@ impl Machine {
         let purpose = Purpose::Call {
             waiter,
             returns_object,
+            delta: self.delta_key(handle, call.method(), accepts_delta, returns_object),
         };
         let timeout = timeout.or(self.config.request_timeout);
         if !self.send(handle, call, Some(object), purpose, timeout) {
@@ -662,6 +677,7 @@ impl Machine {
     }
 
     fn close_objects(&mut self) {
+        self.clear_baselines();
         for key in self.objects.clear() {
             self.emit(Event::ObjectClosed(key));
         }
@@ -725,6 +741,7 @@ impl Machine {
             return;
         };
         link.connected = true;
+        self.clear_baselines();
         self.watch_idle();
         match &mut self.phase {
             Phase::Connecting { greeting, .. } => {
@@ -983,6 +1000,7 @@ impl Machine {
             }
         }
         for handle in changes.close {
+            self.drop_baselines(handle);
             if let Some(key) = self.objects.remove_by_handle(handle) {
                 self.emit(Event::ObjectClosed(key));
             }
@@ -992,7 +1010,11 @@ impl Machine {
     /// Q-REQ-4.
     fn response(&mut self, response: Response<RawJson>) {
         let Response {
-            id, body, changes, ..
+            id,
+            body,
+            changes,
+            delta: response_delta,
+            ..
         } = response;
         let Some(pending) = self.requests.take(id) else {
             // Not ours: a plain message, never a notification.
@@ -1007,8 +1029,10 @@ impl Machine {
             Purpose::Call {
                 waiter,
                 returns_object,
+                delta,
             } => {
-                self.settle(waiter, returns_object, body);
+                let delta = delta.filter(|_| response_delta);
+                self.settle(waiter, returns_object, delta, body);
                 self.settled();
             }
             Purpose::Restore(step, key) => {
@@ -1023,13 +1047,26 @@ impl Machine {
         }
     }
 
-    fn settle(&mut self, waiter: Waiter, returns_object: bool, body: ResponseBody<RawJson>) {
-        let reply = match body {
-            ResponseBody::Error(error) => Reply::Failed(Failure::Engine(error)),
-            ResponseBody::Result(raw) if !returns_object => Reply::Result(raw),
+    fn settle(
+        &mut self,
+        waiter: Waiter,
+        returns_object: bool,
+        delta: Option<DeltaKey>,
+        body: ResponseBody<RawJson>,
+    ) {
+        let reply = match (body, delta) {
+            (ResponseBody::Error(error), _) => Reply::Failed(Failure::Engine(error)),
+            // Q-DELTA-2: the answer says it holds patches (enigma.js I8 reads the response's
+            // flag, not the request's). Never for a call that returns an object.
+            (ResponseBody::Result(result), Some(DeltaKey { handle, method })) => Reply::Delta {
+                handle,
+                method,
+                result,
+            },
+            (ResponseBody::Result(raw), None) if !returns_object => Reply::Result(raw),
             // Registered after the change array was applied: no `changed` for its own
             // response (enigma.js C8).
-            ResponseBody::Result(raw) => match objects::object_ref(raw.get()) {
+            (ResponseBody::Result(raw), None) => match objects::object_ref(raw.get()) {
                 Ok(object) => Reply::Object(self.objects.register(object)),
                 Err(failure) => Reply::Failed(failure),
             },

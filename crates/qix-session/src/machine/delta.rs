@@ -1,0 +1,64 @@
+//! The delta rules (Q-DELTA-1..5): which requests ask the engine for patches, and when the
+//! baselines those patches are relative to end. The patches themselves are the driver's: it
+//! applies them in frame order and never decides when.
+
+use std::collections::HashSet;
+
+use qix_rpc::Handle;
+
+use super::Machine;
+use crate::requests::DeltaKey;
+use crate::Effect;
+
+/// Methods asked without delta even when it is on (Q-DELTA-1): the engine answers them badly
+/// with it, so @qlik/api keeps them off too.
+pub(crate) const NO_DELTA_METHODS: [&str; 2] = ["GetProperties", "GetFullPropertyTree"];
+
+/// The (handle, method) pairs whose patches could not be applied: asked without delta until
+/// the handle or the connection ends (Q-DELTA-5).
+#[derive(Debug, Default)]
+pub(crate) struct DeltaOff(HashSet<(Handle, Box<str>)>);
+
+impl Machine {
+    /// Q-DELTA-2: where a delta answer to this call would be applied, when the caller takes
+    /// delta answers. A call that returns an object is read by the machine itself, so never.
+    pub(super) fn delta_key(
+        &self,
+        handle: Handle,
+        method: &str,
+        accepts_delta: bool,
+        returns_object: bool,
+    ) -> Option<DeltaKey> {
+        (accepts_delta && !returns_object).then(|| DeltaKey {
+            handle,
+            method: method.into(),
+        })
+    }
+
+    /// Q-DELTA-1: whether the request for `key` carries `"delta": true`.
+    pub(super) fn asks_delta(&self, key: &DeltaKey) -> bool {
+        self.config.delta
+            && !NO_DELTA_METHODS.contains(&&*key.method)
+            && !self.delta_off.0.contains(&(key.handle, key.method.clone()))
+    }
+
+    /// Q-DELTA-3: the engine closed `handle`: its baselines go.
+    pub(super) fn drop_baselines(&mut self, handle: Handle) {
+        self.delta_off.0.retain(|(h, _)| *h != handle);
+        self.effects.push_back(Effect::DropBaselines { handle });
+    }
+
+    /// Q-DELTA-4: a new connection (its engine starts baselines again, with new handles after
+    /// a resume) or the session's end: every baseline goes.
+    pub(super) fn clear_baselines(&mut self) {
+        self.delta_off.0.clear();
+        self.effects.push_back(Effect::ClearBaselines);
+    }
+
+    /// Q-DELTA-5: the driver could not apply an answer's patches for (`handle`, `method`)
+    /// and dropped its baselines; the engine's baseline has moved on, so later patches would
+    /// apply to the wrong value. That pair is asked without delta from now on.
+    pub(super) fn delta_failed(&mut self, handle: Handle, method: String) {
+        self.delta_off.0.insert((handle, method.into_boxed_str()));
+    }
+}
