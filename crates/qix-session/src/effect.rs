@@ -48,13 +48,16 @@ pub enum Effect {
         /// The outcome.
         reply: Reply,
     },
-    /// Forget every delta baseline of `handle`: the engine closed it (Q-DELTA-3).
+    /// Forget the delta baselines of `handle`: all of them when the engine closed it
+    /// (Q-DELTA-2), those of `method` when its patches could not be applied (Q-DELTA-4).
     DropBaselines {
         /// The handle.
         handle: Handle,
+        /// Only this method's; `None` for all.
+        method: Option<Box<str>>,
     },
     /// Forget every delta baseline: a new connection starts, or the session closed
-    /// (Q-DELTA-4).
+    /// (Q-DELTA-2).
     ClearBaselines,
     /// Tell the user.
     Emit(Event),
@@ -67,11 +70,11 @@ pub enum Reply {
     Opened(ObjectInfo),
     /// A call succeeded: the `result` member, unparsed, sharing the frame's bytes.
     Result(RawJson),
-    /// A call succeeded with a delta answer (Q-DELTA-2): each member of `result` is a list
+    /// A call succeeded with a delta answer (Q-DELTA-1): each member of `result` is a list
     /// of patches against the previous answer to `method` on `handle`. The driver applies
-    /// them in the order these replies come out (the order of the frames), hands the caller
-    /// the full values, and hands in [`Input::DeltaFailed`](crate::Input::DeltaFailed) when
-    /// they do not apply.
+    /// them in the order these replies come out (the order of the frames) and hands the
+    /// caller the full values; when they do not apply, it fails the call and hands in
+    /// [`Input::DeltaFailed`](crate::Input::DeltaFailed).
     Delta {
         /// The handle the call was sent to.
         handle: Handle,

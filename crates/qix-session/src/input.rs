@@ -8,8 +8,8 @@ use crate::{Cause, CloseEvent, ConnId, ObjectKey, Waiter};
 #[derive(Debug)]
 pub enum Input {
     /// The driver could not apply the patches of a delta answer to `method` on `handle`
-    /// ([`Reply::Delta`](crate::Reply::Delta)) and dropped that key's baselines: the
-    /// machine asks that method on that handle without delta from now on (Q-DELTA-5).
+    /// ([`Reply::Delta`](crate::Reply::Delta)): the machine has that pair's baselines dropped
+    /// and asks that method on that handle without delta from now on (Q-DELTA-4).
     DeltaFailed {
         /// The handle the answer was for.
         handle: qix_rpc::Handle,

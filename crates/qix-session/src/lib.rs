@@ -56,7 +56,7 @@
 //! let [Effect::Connect { conn }] = drain(&mut machine)[..] else { panic!("expected a connect") };
 //!
 //! // ...once the driver reports it connected, the machine waits for the engine's greeting
-//! // (a new connection starts with no delta baseline, Q-DELTA-4)...
+//! // (a new connection starts with no delta baseline, Q-DELTA-2)...
 //! machine.handle(Input::Connected { conn }, now);
 //! assert!(matches!(drain(&mut machine)[..], [Effect::ClearBaselines]));
 //! let greeting = br#"{"jsonrpc":"2.0","method":"OnConnected","params":{"qSessionState":"SESSION_CREATED"}}"#;

@@ -16,7 +16,7 @@ pub(crate) enum Purpose {
         waiter: Waiter,
         returns_object: bool,
         /// Where a delta answer's baselines live, when the caller takes delta answers
-        /// (Q-DELTA-2): an answer marked `delta` settles as [`Reply::Delta`](crate::Reply::Delta)
+        /// (Q-DELTA-1): an answer marked `delta` settles as [`Reply::Delta`](crate::Reply::Delta)
         /// whether or not the request asked.
         delta: Option<DeltaKey>,
     },

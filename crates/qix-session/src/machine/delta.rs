@@ -1,4 +1,4 @@
-//! The delta rules (Q-DELTA-1..5): which requests ask the engine for patches, and when the
+//! The delta rules (Q-DELTA-1, 2, 4): which requests ask the engine for patches, and when the
 //! baselines those patches are relative to end. The patches themselves are the driver's: it
 //! applies them in frame order and never decides when.
 
@@ -15,12 +15,12 @@ use crate::Effect;
 pub(crate) const NO_DELTA_METHODS: [&str; 2] = ["GetProperties", "GetFullPropertyTree"];
 
 /// The (handle, method) pairs whose patches could not be applied: asked without delta until
-/// the handle or the connection ends (Q-DELTA-5).
+/// the handle or the connection ends (Q-DELTA-4).
 #[derive(Debug, Default)]
 pub(crate) struct DeltaOff(HashSet<(Handle, Box<str>)>);
 
 impl Machine {
-    /// Q-DELTA-2: where a delta answer to this call would be applied, when the caller takes
+    /// Q-DELTA-1: where a delta answer to this call would be applied, when the caller takes
     /// delta answers. A call that returns an object is read by the machine itself, so never.
     pub(super) fn delta_key(
         &self,
@@ -42,23 +42,32 @@ impl Machine {
             && !self.delta_off.0.contains(&(key.handle, key.method.clone()))
     }
 
-    /// Q-DELTA-3: the engine closed `handle`: its baselines go.
+    /// Q-DELTA-2: the engine closed `handle`: its baselines go.
     pub(super) fn drop_baselines(&mut self, handle: Handle) {
         self.delta_off.0.retain(|(h, _)| *h != handle);
-        self.effects.push_back(Effect::DropBaselines { handle });
+        self.effects.push_back(Effect::DropBaselines {
+            handle,
+            method: None,
+        });
     }
 
-    /// Q-DELTA-4: a new connection (its engine starts baselines again, with new handles after
+    /// Q-DELTA-2: a new connection (its engine starts baselines again, with new handles after
     /// a resume) or the session's end: every baseline goes.
     pub(super) fn clear_baselines(&mut self) {
         self.delta_off.0.clear();
         self.effects.push_back(Effect::ClearBaselines);
     }
 
-    /// Q-DELTA-5: the driver could not apply an answer's patches for (`handle`, `method`)
-    /// and dropped its baselines; the engine's baseline has moved on, so later patches would
-    /// apply to the wrong value. That pair is asked without delta from now on.
+    /// Q-DELTA-4: the driver could not apply an answer's patches for (`handle`, `method`).
+    /// The engine's baseline has moved on while ours did not, so later patches would apply to
+    /// the wrong value: that pair's baselines go, and it is asked without delta from now on
+    /// (full answers, always right) until its handle or the connection ends.
     pub(super) fn delta_failed(&mut self, handle: Handle, method: String) {
-        self.delta_off.0.insert((handle, method.into_boxed_str()));
+        let method = method.into_boxed_str();
+        self.delta_off.0.insert((handle, method.clone()));
+        self.effects.push_back(Effect::DropBaselines {
+            handle,
+            method: Some(method),
+        });
     }
 }

@@ -88,7 +88,7 @@ pub struct Machine {
     auto: Option<AutoState>,
     /// The state of the back-off's jitter.
     jitter: u64,
-    /// Pairs asked without delta after their patches failed (Q-DELTA-5).
+    /// Pairs asked without delta after their patches failed (Q-DELTA-4).
     delta_off: delta::DeltaOff,
 }
 
@@ -1056,7 +1056,7 @@ impl Machine {
     ) {
         let reply = match (body, delta) {
             (ResponseBody::Error(error), _) => Reply::Failed(Failure::Engine(error)),
-            // Q-DELTA-2: the answer says it holds patches (enigma.js I8 reads the response's
+            // Q-DELTA-1: the answer says it holds patches (enigma.js I8 reads the response's
             // flag, not the request's). Never for a call that returns an object.
             (ResponseBody::Result(result), Some(DeltaKey { handle, method })) => Reply::Delta {
                 handle,

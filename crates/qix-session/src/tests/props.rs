@@ -292,7 +292,7 @@ struct Checker {
     auto_resumed: usize,
     /// An automatic attempt is scheduled and has not started (Q-AUTO-1).
     auto_waiting: bool,
-    /// Connections whose baselines were cleared when they connected (Q-DELTA-4).
+    /// Connections whose baselines were cleared when they connected (Q-DELTA-2).
     cleared: HashSet<ConnId>,
     /// Requests written with `"delta": true` (Q-DELTA-1).
     delta_requests: HashSet<RequestId>,
@@ -349,11 +349,11 @@ impl Checker {
                     self.gone.insert(*conn);
                 }
                 Effect::Reply { waiter, reply } => self.reply(*waiter, reply, before, input),
-                // Q-DELTA-3: only for a handle the engine listed as closed.
+                // Q-DELTA-2: only for a handle the engine listed as closed.
                 Effect::DropBaselines { .. } => {
                     assert!(matches!(input, Fed::Response(_) | Fed::Other))
                 }
-                // Q-DELTA-4: every new connection starts with no baseline.
+                // Q-DELTA-2: every new connection starts with no baseline.
                 Effect::ClearBaselines => {
                     if let Fed::Connected(conn) = input {
                         self.cleared.insert(*conn);
@@ -494,7 +494,7 @@ impl Checker {
         );
         if request.delta == Some(true) {
             // Q-DELTA-1: only user calls ask, never for the methods kept off, and only on a
-            // connection that started with no baseline (Q-DELTA-4).
+            // connection that started with no baseline (Q-DELTA-2).
             assert!(matches!(input, Fed::Command(_, Kind::Call)), "{request:?}");
             assert!(
                 !crate::machine::NO_DELTA_METHODS.contains(&request.method.as_str()),
@@ -549,7 +549,7 @@ impl Checker {
                 self.resume = None;
             }
             Reply::Failed(_) if Some(waiter) == self.resume => self.resume = None,
-            // Q-DELTA-2: the model engine marks an answer delta only when asked.
+            // Q-DELTA-1: the model engine marks an answer delta only when asked.
             Reply::Delta { .. } => {
                 let Fed::Response(id) = input else {
                     panic!("a delta reply to {input:?}")

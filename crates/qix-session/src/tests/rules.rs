@@ -1072,11 +1072,12 @@ fn q_ev_2_traffic_then_changed_then_closed_then_the_reply() {
                 }
             ),
             format!("{:?}", Event::ObjectChanged(doc.key)),
-            // Q-DELTA-3: the closed handle's baselines go with it.
+            // Q-DELTA-2: the closed handle's baselines go with it.
             format!(
                 "{:?}",
                 Effect::DropBaselines {
-                    handle: chart.handle
+                    handle: chart.handle,
+                    method: None
                 }
             ),
             format!("{:?}", Event::ObjectClosed(chart.key)),
