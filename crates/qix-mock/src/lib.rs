@@ -158,6 +158,7 @@
 
 mod config;
 mod connection;
+mod delta;
 mod engine;
 mod seed;
 mod state;

@@ -56,6 +56,18 @@ pub enum Effect {
         /// Only this method's; `None` for all.
         method: Option<Box<str>>,
     },
+    /// Apply the patches of a delta answer nobody waits for (its call was dropped or timed
+    /// out), as for [`Reply::Delta`], so that the next answer applies to the right value
+    /// (Q-DELTA-2). The values are not handed to anyone; a failure is handed in as
+    /// [`Input::DeltaFailed`](crate::Input::DeltaFailed).
+    ApplyDelta {
+        /// The handle the call was sent to.
+        handle: Handle,
+        /// The method.
+        method: Box<str>,
+        /// The `result` member, unparsed.
+        result: RawJson,
+    },
     /// Forget every delta baseline: a new connection starts, or the session closed
     /// (Q-DELTA-2).
     ClearBaselines,

@@ -26,6 +26,10 @@ pub(crate) enum Purpose {
     Probe,
     /// A `CancelRequest` for a call that was dropped or timed out (Q-CANCEL-1).
     Cancel,
+    /// A delta call that was dropped or timed out after it was written: nobody waits for its
+    /// answer, but the engine moved its baseline when it answered, so a delta answer is still
+    /// applied (Q-DELTA-2).
+    Abandoned(DeltaKey),
 }
 
 /// The handle and method a delta answer's patches are relative to.
@@ -33,6 +37,8 @@ pub(crate) enum Purpose {
 pub(crate) struct DeltaKey {
     pub(crate) handle: qix_rpc::Handle,
     pub(crate) method: Box<str>,
+    /// The request carried `"delta": true`.
+    pub(crate) asked: bool,
 }
 
 /// Which restore request a response answers.

@@ -117,6 +117,7 @@ mod event;
 mod events;
 mod object;
 mod session;
+mod shared;
 
 pub use builder::SessionBuilder;
 pub use error::{EngineCode, EngineError, Error, TransportError};
@@ -131,8 +132,9 @@ pub use qix_transport::Handshake;
 #[cfg(feature = "websocket")]
 pub use qix_transport::TlsRoots;
 pub use session::{EventStream, Session};
+pub use shared::SharedResult;
 
-pub use {qix_events, qix_rpc, qix_session, qix_transport};
+pub use {qix_delta, qix_events, qix_rpc, qix_session, qix_transport};
 
 /// `Session` and `Object` are promised to be usable from many tasks at once.
 const _: fn() = || {

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::driver::DriverReply;
 use crate::event::{object_topic, ObjectEvent};
 use crate::session::{EventStream, Link};
+use crate::shared::SharedResult;
 use crate::Error;
 
 /// What an object's handles share with the driver: its identity, its current handle, its events.
@@ -134,25 +135,69 @@ impl Object {
         self.call_as(method, params).await
     }
 
-    /// Like [`call`](Self::call), with the `result` deserialized straight into `T`.
+    /// Like [`call`](Self::call), with the `result` deserialized straight into `T`: from the
+    /// engine's text, or with delta on from the shared full values (Q-DELTA-3).
     pub async fn call_as<T: DeserializeOwned>(
         &self,
         method: &str,
         params: serde_json::Value,
     ) -> Result<T, Error> {
-        let raw = self.call_raw(method, params).await?;
-        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+        self.answer(method, EncodedCall::new(method, &params)?)
+            .await?
+            .deserialize()
     }
 
-    /// Like [`call`](Self::call), with the `result` left as the raw JSON text the engine sent.
-    /// It shares the bytes of the engine's frame: nothing of the payload is copied.
+    /// Like [`call`](Self::call), with the `result` as the engine's own text. It shares the
+    /// bytes of the engine's frame: nothing of the payload is copied.
+    ///
+    /// The engine's own text means no patches: this call never asks for delta, whatever
+    /// [`SessionBuilder::delta`](crate::SessionBuilder::delta) says, and its answer does not
+    /// touch the session's delta baselines (Q-DELTA-1).
     pub async fn call_raw(
         &self,
         method: &str,
         params: serde_json::Value,
     ) -> Result<RawJson, Error> {
-        self.call_encoded(method, EncodedCall::new(method, &params)?)
-            .await
+        match self
+            .send(method, EncodedCall::new(method, &params)?, false, false)
+            .await?
+        {
+            DriverReply::Result(raw) => Ok(raw),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Like [`call`](Self::call), with each member of the `result` as a shared
+    /// `Arc<serde_json::Value>` ([`SharedResult`]) that nobody changes afterwards.
+    ///
+    /// With delta on (the default) this is the cheap way to ask again for a large value that
+    /// changes little: an unchanged answer (`[]` on the wire) hands out the same `Arc` as the
+    /// last time, without copying anything, and a small change costs the patch (Q-DELTA-3).
+    /// [`call`](Self::call) and [`call_as`](Self::call_as) build an owned value from it.
+    ///
+    /// ```no_run
+    /// # async fn poll(chart: qix::Object) -> Result<(), qix::Error> {
+    /// use std::sync::Arc;
+    /// let first = chart.call_shared("GetLayout", serde_json::json!([])).await?;
+    /// let again = chart.call_shared("GetLayout", serde_json::json!([])).await?;
+    /// if Arc::ptr_eq(&first.get("qLayout").unwrap(), &again.get("qLayout").unwrap()) {
+    ///     println!("unchanged, and nothing was copied");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_shared(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<SharedResult, Error> {
+        match self
+            .answer(method, EncodedCall::new(method, &params)?)
+            .await?
+        {
+            Answer::Raw(raw) => SharedResult::parse(raw.get()),
+            Answer::Shared(shared) => Ok(shared),
+        }
     }
 
     /// Calls a method whose params are any serializable value (an array or an object): they
@@ -163,15 +208,16 @@ impl Object {
         P: serde::Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        let raw = self
-            .call_encoded(method, EncodedCall::new(method, params)?)
-            .await?;
-        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+        self.answer(method, EncodedCall::new(method, params)?)
+            .await?
+            .deserialize()
     }
 
-    async fn call_encoded(&self, method: &str, call: EncodedCall) -> Result<RawJson, Error> {
-        match self.send(method, call, false).await? {
-            DriverReply::Result(raw) => Ok(raw),
+    /// A call whose answer may be a delta one.
+    async fn answer(&self, method: &str, call: EncodedCall) -> Result<Answer, Error> {
+        match self.send(method, call, false, true).await? {
+            DriverReply::Result(raw) => Ok(Answer::Raw(raw)),
+            DriverReply::Shared(shared) => Ok(Answer::Shared(shared)),
             _ => Err(unexpected()),
         }
     }
@@ -187,7 +233,7 @@ impl Object {
         params: serde_json::Value,
     ) -> Result<Object, Error> {
         match self
-            .send(method, EncodedCall::new(method, &params)?, true)
+            .send(method, EncodedCall::new(method, &params)?, true, false)
             .await?
         {
             DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
@@ -200,12 +246,14 @@ impl Object {
         method: &str,
         call: EncodedCall,
         returns_object: bool,
+        accepts_delta: bool,
     ) -> Result<DriverReply, Error> {
         let command = Command::Call(Call {
             object: self.shared.key,
             call,
             returns_object,
             timeout: self.timeout,
+            accepts_delta,
         });
         self.link
             .request(command)
@@ -234,6 +282,23 @@ impl Object {
                 Delivery::Lagged { missed } => listener(&ObjectEvent::Lagged { missed }),
             })
             .map_err(Error::Listener)
+    }
+}
+
+/// A call's answer as the driver handed it: the engine's text, or patched shared values.
+enum Answer {
+    Raw(RawJson),
+    Shared(SharedResult),
+}
+
+impl Answer {
+    fn deserialize<T: DeserializeOwned>(self) -> Result<T, Error> {
+        match self {
+            Answer::Raw(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+            }
+            Answer::Shared(shared) => shared.deserialize(),
+        }
     }
 }
 

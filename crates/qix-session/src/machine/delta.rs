@@ -6,8 +6,10 @@ use std::collections::HashSet;
 
 use qix_rpc::Handle;
 
+use qix_rpc::{RawJson, RequestId};
+
 use super::Machine;
-use crate::requests::DeltaKey;
+use crate::requests::{DeltaKey, Pending, Purpose};
 use crate::Effect;
 
 /// Methods asked without delta even when it is on (Q-DELTA-1): the engine answers them badly
@@ -32,6 +34,7 @@ impl Machine {
         (accepts_delta && !returns_object).then(|| DeltaKey {
             handle,
             method: method.into(),
+            asked: false,
         })
     }
 
@@ -69,5 +72,39 @@ impl Machine {
             handle,
             method: Some(method),
         });
+    }
+
+    /// Q-DELTA-2: a call that asked for delta was written and its caller is gone
+    /// (dropped, timed out). Its answer still comes, and the engine's baseline moved when it
+    /// answered: the request stays in the table, without a waiter, so that a delta answer is
+    /// still applied to the cache in its place among the frames.
+    pub(super) fn abandon_delta(&mut self, id: RequestId, pending: Pending) {
+        if let Purpose::Call {
+            delta: Some(key), ..
+        } = pending.purpose
+        {
+            if !key.asked {
+                return; // the engine keeps no baseline for a request that did not ask
+            }
+            let pending = Pending {
+                purpose: Purpose::Abandoned(key),
+                deadline: None,
+                ..pending
+            };
+            self.requests.insert(id, pending);
+        }
+    }
+
+    /// The answer to an abandoned call (see [`abandon_delta`](Self::abandon_delta)).
+    pub(super) fn abandoned_answer(&mut self, key: DeltaKey, delta: bool, result: Option<RawJson>) {
+        match result {
+            Some(result) if delta => self.effects.push_back(Effect::ApplyDelta {
+                handle: key.handle,
+                method: key.method,
+                result,
+            }),
+            // A full answer or an error leaves the engine's baseline where ours is.
+            _ => {}
+        }
     }
 }

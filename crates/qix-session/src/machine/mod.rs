@@ -444,7 +444,7 @@ impl Machine {
         handle: Handle,
         call: EncodedCall,
         object: Option<ObjectKey>,
-        purpose: Purpose,
+        mut purpose: Purpose,
         timeout: Option<Duration>,
     ) -> bool {
         let (Some(link), Some(now)) = (self.link.filter(|link| link.connected), self.now) else {
@@ -458,10 +458,13 @@ impl Machine {
             // Q-RES-3: a resume may have to open the same document again.
             self.last_open_doc = Some(call.clone());
         }
-        let delta = match &purpose {
+        let delta = match &mut purpose {
             Purpose::Call {
                 delta: Some(key), ..
-            } => self.asks_delta(key),
+            } => {
+                key.asked = self.asks_delta(key);
+                key.asked
+            }
             _ => false,
         };
         let text = call.into_request(id, handle, delta, &self.config.protocol);
@@ -965,9 +968,17 @@ impl Machine {
                 }
                 if let Some(pending) = pending {
                     match pending.purpose {
-                        Purpose::Call { waiter, .. } => {
+                        Purpose::Call { waiter, delta, .. } => {
+                            // Q-DELTA-4: an answer that may have moved the engine's baseline
+                            // could not be read.
+                            if let Some(key) = delta {
+                                self.delta_failed(key.handle, key.method.into_string());
+                            }
                             self.fail(waiter, Failure::BadFrame(error));
                             self.settled();
+                        }
+                        Purpose::Abandoned(key) => {
+                            self.delta_failed(key.handle, key.method.into_string())
                         }
                         Purpose::Restore(step, key) => self.restored(key, step, None),
                         Purpose::Probe | Purpose::Cancel => {}
@@ -1042,6 +1053,13 @@ impl Machine {
                 };
                 self.restored(key, step, result)
             }
+            Purpose::Abandoned(key) => {
+                let result = match body {
+                    ResponseBody::Result(raw) => Some(raw),
+                    ResponseBody::Error(_) => None,
+                };
+                self.abandoned_answer(key, response_delta, result)
+            }
             // Answered: a probe by any frame already, a cancel needs nothing more.
             Purpose::Probe | Purpose::Cancel => {}
         }
@@ -1058,7 +1076,7 @@ impl Machine {
             (ResponseBody::Error(error), _) => Reply::Failed(Failure::Engine(error)),
             // Q-DELTA-1: the answer says it holds patches (enigma.js I8 reads the response's
             // flag, not the request's). Never for a call that returns an object.
-            (ResponseBody::Result(result), Some(DeltaKey { handle, method })) => Reply::Delta {
+            (ResponseBody::Result(result), Some(DeltaKey { handle, method, .. })) => Reply::Delta {
                 handle,
                 method,
                 result,

@@ -279,3 +279,69 @@ fn q_delta_4_a_pair_whose_patches_failed_is_asked_without_delta_until_its_handle
     h.call(doc.key, "GetLayout", json!([]));
     assert_eq!(asked(&h, mark), [("GetLayout".to_owned(), true)]);
 }
+
+#[test]
+fn q_delta_2_the_late_delta_answer_of_a_dropped_or_timed_out_call_is_still_applied() {
+    // The engine moved its baseline when it answered: the cache must follow, or the next
+    // answer's patches would apply to the value before.
+    let mut h = Harness::new(config());
+    let (_, doc) = h.open_doc();
+    h.engine.auto_answer = false;
+    let dropped = h.call(doc.key, "GetLayout", json!([]));
+    let timed = h.command(Command::Call(Call {
+        object: doc.key,
+        call: crate::tests::encoded("GetLayout", &json!([])),
+        returns_object: false,
+        timeout: Some(Duration::from_secs(1)),
+        accepts_delta: true,
+    }));
+    let errored = h.call(doc.key, "GetLayout", json!([]));
+    h.feed(Input::Cancel { waiter: dropped });
+    h.feed(Input::Cancel { waiter: errored });
+    h.advance(Duration::from_secs(2));
+    assert!(h.replied(timed), "timed out");
+    let held: Vec<_> = std::mem::take(&mut h.engine.held)
+        .into_iter()
+        .filter(|(_, request)| request.method == "GetLayout")
+        .collect();
+    let [(conn, first), (_, second), (_, third)] = &held[..] else {
+        panic!("expected three GetLayout requests, got {held:?}")
+    };
+    let mark = h.mark();
+    for request in [first, second] {
+        let mut response = Response::result(request.id, raw(json!({"qLayout": []})));
+        response.delta = true;
+        h.frame(*conn, Incoming::Response(response));
+    }
+    // An error (the engine aborted it) moves no baseline.
+    h.frame(
+        *conn,
+        Incoming::Response(Response::error(
+            third.id,
+            super::harness::engine_error(15, "", "Request aborted"),
+        )),
+    );
+    let applied: Vec<_> = h.log[mark..]
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::ApplyDelta { handle, method, .. } => Some((*handle, method.to_string())),
+            Effect::Reply { .. } => panic!("nobody waits: {effect:?}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            (doc.handle, "GetLayout".to_owned()),
+            (doc.handle, "GetLayout".to_owned())
+        ]
+    );
+    // Each is applied once: a repeated answer is not ours any more.
+    let mark = h.mark();
+    let mut again = Response::result(first.id, raw(json!({"qLayout": []})));
+    again.delta = true;
+    h.frame(*conn, Incoming::Response(again));
+    assert!(!h.log[mark..]
+        .iter()
+        .any(|effect| matches!(effect, Effect::ApplyDelta { .. })));
+}

@@ -255,6 +255,7 @@ impl Harness {
             Effect::Reply { .. }
             | Effect::Emit(_)
             | Effect::DropBaselines { .. }
+            | Effect::ApplyDelta { .. }
             | Effect::ClearBaselines => {}
         }
     }

@@ -353,6 +353,22 @@ impl Checker {
                 Effect::DropBaselines { .. } => {
                     assert!(matches!(input, Fed::Response(_) | Fed::Other))
                 }
+                // Q-DELTA-2: the late delta answer of a call whose caller is gone (dropped,
+                // or timed out and already answered) is still applied.
+                Effect::ApplyDelta { .. } => {
+                    let Fed::Response(id) = input else {
+                        panic!("ApplyDelta for {input:?}")
+                    };
+                    assert!(
+                        self.delta_requests.contains(id),
+                        "request {id} asked no delta"
+                    );
+                    let waiter = self.calls[id];
+                    assert!(
+                        self.cancelled.contains(&waiter) || self.replies.contains_key(&waiter),
+                        "ApplyDelta for {waiter:?}, which still waits"
+                    );
+                }
                 // Q-DELTA-2: every new connection starts with no baseline.
                 Effect::ClearBaselines => {
                     if let Fed::Connected(conn) = input {

@@ -1,0 +1,110 @@
+//! A call's `result` as shared values: what a delta answer hands out (Q-DELTA-3).
+
+use std::sync::Arc;
+
+use serde::de::value::MapDeserializer;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::Error;
+
+/// The `result` of a call, member by member, each member an `Arc<Value>` that nobody changes
+/// afterwards: what [`Object::call_shared`](crate::Object::call_shared) returns.
+///
+/// With delta on, each value is the session's cached baseline itself: an answer that changed
+/// nothing (`[]`) hands out the same `Arc` again, without copying the value (Q-DELTA-3), and a
+/// later answer that changed something gives a new `Arc` while this one stays as it was. With
+/// delta off (or for a method asked without it) the members are parsed from the answer.
+///
+/// ```no_run
+/// # async fn show(chart: qix::Object) -> Result<(), qix::Error> {
+/// let result = chart.call_shared("GetLayout", serde_json::json!([])).await?;
+/// let layout = result.get("qLayout").expect("GetLayout answers qLayout");
+/// println!("{}", layout["qInfo"]["qId"]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedResult {
+    members: Vec<(String, Arc<Value>)>,
+}
+
+impl SharedResult {
+    pub(crate) fn new(members: Vec<(String, Arc<Value>)>) -> Self {
+        Self { members }
+    }
+
+    /// Parses a plain (not delta) `result`. The engine's results are always objects: anything
+    /// else is a bad answer.
+    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(members)) => Ok(Self::new(
+                members
+                    .into_iter()
+                    .map(|(name, value)| (name, Arc::new(value)))
+                    .collect(),
+            )),
+            Ok(other) => Err(Error::BadResponse(format!(
+                "a result that is not an object: {}",
+                kind(&other)
+            ))),
+            Err(error) => Err(Error::ResultType(Arc::new(error))),
+        }
+    }
+
+    /// The value of one member of `result` (`qLayout`, `qProp`, `qReturn` ...).
+    pub fn get(&self, member: &str) -> Option<&Arc<Value>> {
+        self.members
+            .iter()
+            .find(|(name, _)| name == member)
+            .map(|(_, value)| value)
+    }
+
+    /// The members in the order of the answer.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Value>)> {
+        self.members
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
+    }
+
+    /// How many members the result has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True for a result with no member (`{}`).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The result deserialized into `T`, read from the shared values (nothing is copied but
+    /// what `T` keeps).
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let members = self
+            .members
+            .iter()
+            .map(|(name, value)| (name.as_str(), &**value));
+        T::deserialize(MapDeserializer::new(members)).map_err(|e| Error::ResultType(Arc::new(e)))
+    }
+
+    /// The result as one owned JSON object: a deep copy of every member.
+    pub fn to_value(&self) -> Value {
+        Value::Object(
+            self.members
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::clone(value)))
+                .collect(),
+        )
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
