@@ -165,11 +165,10 @@ impl MockConnection {
         self.write(Message::Text(frame.into())).await;
     }
 
-    /// How many delta baselines (handle, method, result member) the engine keeps for this
-    /// socket: one per member it answered a `"delta": true` request with, until the handle
-    /// closes.
-    pub fn delta_baselines(&self) -> usize {
-        lock(&self.inner.baselines).len()
+    /// How many delta baselines the engine keeps on this socket for `handle`: one per method
+    /// and result member it answered a `"delta": true` request with, until the handle closes.
+    pub fn delta_baselines(&self, handle: Handle) -> usize {
+        lock(&self.inner.baselines).count(handle)
     }
 
     /// Sends any text frame, as given (for instance text that is not JSON).

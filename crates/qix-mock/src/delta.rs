@@ -45,9 +45,9 @@ impl Baselines {
         }
     }
 
-    /// How many baselines are kept.
-    pub(crate) fn len(&self) -> usize {
-        self.values.len()
+    /// How many baselines are kept for `handle`.
+    pub(crate) fn count(&self, handle: Handle) -> usize {
+        self.values.keys().filter(|(h, _, _)| *h == handle).count()
     }
 }
 
@@ -76,9 +76,9 @@ mod tests {
             other,
             json!({"qLayout": [{"op": "add", "path": "/", "value": 5}]})
         );
-        assert_eq!(baselines.len(), 2);
+        assert_eq!((baselines.count(1), baselines.count(2)), (1, 1));
         baselines.drop_handles(&[1]);
-        assert_eq!(baselines.len(), 1);
+        assert_eq!((baselines.count(1), baselines.count(2)), (0, 1));
         let again = baselines.answer(1, "GetLayout", json!({"qLayout": {"a": 2}}));
         assert_eq!(
             again,
