@@ -345,3 +345,36 @@ fn q_delta_2_the_late_delta_answer_of_a_dropped_or_timed_out_call_is_still_appli
         .iter()
         .any(|effect| matches!(effect, Effect::ApplyDelta { .. })));
 }
+
+#[test]
+fn q_delta_4_a_malformed_answer_to_a_delta_call_turns_delta_off_for_that_pair() {
+    // The engine may have moved its baseline with the answer we could not read (Q-REQ-8).
+    let mut h = Harness::new(config());
+    let (_, doc) = h.open_doc();
+    h.engine.auto_answer = false;
+    let waiter = h.call(doc.key, "GetLayout", json!([]));
+    let (conn, request) = h.engine.held.remove(0);
+    assert_eq!(request.delta, Some(true));
+    let mark = h.mark();
+    h.push_frame(
+        conn,
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":{},"delta":true,"result":{{}},"change":["a"]}}"#,
+            request.id
+        ),
+    );
+    h.settle();
+    assert!(matches!(
+        h.reply(waiter),
+        Reply::Failed(crate::Failure::BadFrame(_))
+    ));
+    assert!(h.log[mark..].iter().any(|effect| matches!(
+        effect,
+        Effect::DropBaselines { handle, method: Some(method) }
+            if *handle == doc.handle && &**method == "GetLayout"
+    )));
+    h.engine.auto_answer = true;
+    let mark = h.mark();
+    h.call(doc.key, "GetLayout", json!([]));
+    assert_eq!(asked(&h, mark), [("GetLayout".to_owned(), false)]);
+}
