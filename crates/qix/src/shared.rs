@@ -108,3 +108,46 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_plain_result_is_parsed_member_by_member() {
+        let shared = SharedResult::parse(r#"{"qLayout":{"title":"t"},"qOther":[1]}"#).unwrap();
+        assert_eq!(shared.len(), 2);
+        assert_eq!(**shared.get("qLayout").unwrap(), json!({"title": "t"}));
+        let names: Vec<&str> = shared.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["qLayout", "qOther"]);
+        assert_eq!(
+            shared.to_value(),
+            json!({"qLayout": {"title": "t"}, "qOther": [1]})
+        );
+        assert!(matches!(
+            SharedResult::parse("[1]"),
+            Err(Error::BadResponse(message)) if message.contains("an array")
+        ));
+        assert!(SharedResult::parse("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn deserialize_reads_the_shared_values_and_reports_a_mismatch() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Answer {
+            #[serde(rename = "qLayout")]
+            layout: Value,
+        }
+        let value = Arc::new(json!({"title": "t"}));
+        let shared = SharedResult::new(vec![("qLayout".to_owned(), Arc::clone(&value))]);
+        let answer: Answer = shared.deserialize().unwrap();
+        assert_eq!(answer.layout, *value);
+        let whole: Value = shared.deserialize().unwrap();
+        assert_eq!(whole, json!({"qLayout": {"title": "t"}}));
+        assert!(matches!(
+            shared.deserialize::<Vec<u8>>(),
+            Err(Error::ResultType(_))
+        ));
+    }
+}
