@@ -132,14 +132,35 @@ function checkVersion(args, result) {
   }
 }
 
-function create(schema, url) {
+function create(schema, url, delta = false) {
   return enigma.create({
     schema,
     url,
     createSocket: (u) => new WebSocket(u),
-    // The bench engine, like qix, does not speak the delta protocol.
-    protocol: { delta: false },
+    // Workloads (a)-(f): the bench engine answers those methods in full and neither raw nor
+    // qix asks for delta there. The (h) layout workloads turn it on, enigma.js's default.
+    protocol: { delta },
   });
+}
+
+// (h) GetLayout of the 1 MB layout: `mode` is the bench engine's `layout=` query, or null for
+// delta off.
+async function layout(args, schema, mode) {
+  const url = mode ? args.url + (args.url.includes('?') ? '&' : '?') + `layout=${mode}` : args.url;
+  const session = create(schema, url, mode !== null);
+  const g = await session.open();
+  const doc = await g.openDoc('bench.qvf');
+  const chart = await doc.getObject('bench-chart');
+  for (let i = 0; i < Math.max(args.warmup, 1); i += 1) await chart.getLayout();
+  let last = null;
+  const probe = new Probe(args.serverPid);
+  for (let i = 0; i < args.ops; i += 1) last = await chart.getLayout();
+  const span = probe.finish();
+  if (!last || !Array.isArray(last.qDocList) || last.qDocList.length !== args.docs) {
+    throw new Error(`GetLayout answered ${last && last.qDocList && last.qDocList.length} docs, not ${args.docs}`);
+  }
+  await session.close();
+  return perOp({}, span, args.ops);
 }
 
 // `calls` engineVersion calls from `loops` loops, each awaiting one call after another.
@@ -157,6 +178,10 @@ async function calls(globalApi, total, loops) {
 }
 
 const workloads = {
+  'layout-full': (args, schema) => layout(args, schema, 'full'),
+  'layout-unchanged': (args, schema) => layout(args, schema, 'unchanged'),
+  'layout-off': (args, schema) => layout(args, schema, null),
+
   async seq(args, schema) {
     const session = create(schema, args.url);
     const g = await session.open();

@@ -23,11 +23,20 @@ pub enum Workload {
     Suspend,
     /// (f) `Inflight` with every frame's `traffic:*` event delivered to a subscriber.
     Traffic,
+    /// (g) the patches of a 1 MB layout with 1% of its cells changed, applied to a delta cache
+    /// (no socket).
+    Patch,
+    /// (h) `GetLayout` of a 1 MB layout, delta on, every answer the whole layout.
+    LayoutFull,
+    /// (h) the same, every answer after the first unchanged (`[]`).
+    LayoutUnchanged,
+    /// (h) the same with delta off.
+    LayoutOff,
 }
 
 impl Workload {
     /// Every workload, in the order of the report.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 12] = [
         Self::Seq,
         Self::Inflight,
         Self::Tasks8,
@@ -36,6 +45,10 @@ impl Workload {
         Self::Idle,
         Self::Suspend,
         Self::Traffic,
+        Self::Patch,
+        Self::LayoutFull,
+        Self::LayoutUnchanged,
+        Self::LayoutOff,
     ];
 
     /// The name on the command line.
@@ -49,6 +62,10 @@ impl Workload {
             Self::Idle => "idle",
             Self::Suspend => "suspend",
             Self::Traffic => "traffic",
+            Self::Patch => "patch",
+            Self::LayoutFull => "layout-full",
+            Self::LayoutUnchanged => "layout-unchanged",
+            Self::LayoutOff => "layout-off",
         }
     }
 }

@@ -36,6 +36,88 @@ pub fn request(id: u64, handle: i32, method: &str, params: &str) -> String {
     )
 }
 
+/// The same request asking for a delta answer (`"delta":true` after `params`, where qix and
+/// enigma.js write it).
+pub fn delta_request(id: u64, handle: i32, method: &str, params: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"handle":{handle},"method":"{method}","params":{params},"delta":true}}"#
+    )
+}
+
+/// The generic object whose `GetLayout` is the 1 MB layout of the (h) workloads.
+pub const LAYOUT_OBJECT: &str = "bench-chart";
+
+/// Its handle in the `GetObject` answer.
+pub const LAYOUT_HANDLE: i32 = 2;
+
+/// How the bench engine answers `GetLayout` requests that ask for delta, chosen by the URL's
+/// query (`layout=unchanged`; anything else is `Full`). The first answer on a socket is always
+/// the whole layout at `/`, as an engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutMode {
+    /// Every answer is the whole layout at `/`: what a layout that changes everywhere costs.
+    Full,
+    /// After the first, every answer is `[]`: unchanged.
+    Unchanged,
+}
+
+impl LayoutMode {
+    /// The query member that selects it.
+    pub fn query(self) -> &'static str {
+        match self {
+            Self::Full => "layout=full",
+            Self::Unchanged => "layout=unchanged",
+        }
+    }
+
+    /// The mode a URL query asks for.
+    pub fn from_query(query: Option<&str>) -> Self {
+        match query {
+            Some(query) if query.split('&').any(|part| part == Self::Unchanged.query()) => {
+                Self::Unchanged
+            }
+            _ => Self::Full,
+        }
+    }
+}
+
+/// `url` with the query member of `mode`.
+pub fn layout_url(url: &str, mode: LayoutMode) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{}", mode.query())
+}
+
+/// The result of `GetObject`: the generic object on [`LAYOUT_HANDLE`].
+pub fn object_result() -> String {
+    format!(
+        r#"{{"qReturn":{{"qType":"GenericObject","qHandle":{LAYOUT_HANDLE},"qGenericId":"{LAYOUT_OBJECT}","qGenericType":"table"}}}}"#
+    )
+}
+
+/// The `GetLayout` results: plain, as a delta answer with the whole value, and unchanged.
+/// The layout is [`BigResult`]'s object.
+pub fn layout_results(big: &BigResult) -> [String; 3] {
+    [
+        format!(r#"{{"qLayout":{}}}"#, big.json),
+        format!(
+            r#"{{"qLayout":[{{"op":"add","path":"/","value":{}}}]}}"#,
+            big.json
+        ),
+        r#"{"qLayout":[]}"#.to_owned(),
+    ]
+}
+
+/// A delta response frame: `{"jsonrpc":"2.0","id":<id>,"delta":true,"result":<patches>}`.
+pub fn delta_response(id: &str, result: &str) -> String {
+    let mut frame = String::with_capacity(result.len() + id.len() + 48);
+    frame.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    frame.push_str(id);
+    frame.push_str(r#","delta":true,"result":"#);
+    frame.push_str(result);
+    frame.push('}');
+    frame
+}
+
 /// The `OnConnected` notification a socket gets first.
 pub fn on_connected(attached: bool) -> String {
     let state = if attached {
@@ -148,10 +230,25 @@ mod tests {
             on_connected(true),
             response("7", &engine_version_result()),
             response("8", &doc_result()),
+            response("8", &object_result()),
+            delta_request(3, 2, "GetLayout", "[]"),
+            delta_response("4", &layout_results(&BigResult::new())[1]),
             unknown_method("9"),
         ] {
             serde_json::from_str::<serde_json::Value>(&frame).unwrap();
         }
+    }
+
+    #[test]
+    fn the_layout_mode_comes_from_the_query() {
+        let url = layout_url("ws://h/app/x", LayoutMode::Unchanged);
+        assert_eq!(url, "ws://h/app/x?layout=unchanged");
+        assert_eq!(
+            LayoutMode::from_query(url.split_once('?').map(|(_, q)| q)),
+            LayoutMode::Unchanged
+        );
+        assert_eq!(LayoutMode::from_query(Some("attached")), LayoutMode::Full);
+        assert_eq!(LayoutMode::from_query(None), LayoutMode::Full);
     }
 
     #[test]

@@ -91,7 +91,17 @@ fn report(client: &str, workload: &str, engine: &Engine, ops: usize) -> Value {
     line
 }
 
-const BOTH: [&str; 6] = ["seq", "inflight", "big-value", "big-raw", "idle", "suspend"];
+const BOTH: [&str; 9] = [
+    "seq",
+    "inflight",
+    "big-value",
+    "big-raw",
+    "idle",
+    "suspend",
+    "layout-full",
+    "layout-unchanged",
+    "layout-off",
+];
 
 #[test]
 fn raw_runs_each_of_its_workloads() {
@@ -104,7 +114,7 @@ fn raw_runs_each_of_its_workloads() {
 #[test]
 fn qix_runs_each_workload() {
     let engine = Engine::start();
-    for workload in BOTH.into_iter().chain(["tasks8", "traffic"]) {
+    for workload in BOTH.into_iter().chain(["tasks8", "traffic", "patch"]) {
         report(QIX, workload, &engine, 5);
     }
 }
@@ -157,6 +167,9 @@ fn raw_refuses_the_workloads_it_has_no_means_for() {
         assert!(!output.status.success());
         assert!(String::from_utf8_lossy(&output.stderr).contains("raw has neither"));
     }
+    let output = run(RAW, "patch", &engine.url, 5, None);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("raw has no delta cache"));
 }
 
 #[test]

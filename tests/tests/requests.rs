@@ -88,7 +88,8 @@ async fn q_req_2_wire_request_has_the_json_rpc_members_and_params_as_given() {
     assert_eq!(direction, Direction::Sent);
     assert_eq!(
         frame,
-        json!({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "EngineVersion", "params": [], "return_empty": true})
+        // Delta is on by default (Q-DELTA-1), Global's requests included.
+        json!({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "EngineVersion", "params": [], "delta": true, "return_empty": true})
     );
 
     // Params by name stay an object; by position an array; nested values pass untouched.
@@ -112,9 +113,18 @@ async fn q_req_2_wire_request_has_the_json_rpc_members_and_params_as_given() {
     assert!(requests
         .iter()
         .all(|r| r.extra.get("return_empty") == Some(&json!(true))));
-    assert!(
-        requests.iter().all(|r| r.delta.is_none()),
-        "no delta unless asked for"
+    // Q-DELTA-1: calls that return an object never ask for delta.
+    let asked: Vec<(&str, Option<bool>)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.delta))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("EngineVersion", Some(true)),
+            ("OpenDoc", None),
+            ("CreateObject", None)
+        ]
     );
 
     let frames: Vec<Value> = ready(&mut sent).into_iter().map(|e| traffic(e).1).collect();

@@ -66,6 +66,7 @@ usage: cargo xtask bench [options]
   --reps N            repetitions, the client order rotated each time (default 3)
   --only W[,W..]      only these workloads (a prefix works: `idle`, `big`):
                       seq inflight tasks8 big-value big-raw idle-1k idle-10k suspend traffic
+                      patch layout-full layout-unchanged layout-off
   --clients C[,C..]   only these clients: raw qix enigma.js (default all)
   --pin / --no-pin    run the server and the clients on one CPU (default), or let the
                       scheduler place them

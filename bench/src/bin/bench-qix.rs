@@ -51,11 +51,159 @@ async fn run(args: &ClientArgs) -> Result<Report, BoxError> {
         Workload::BigRaw => big(args, true).await,
         Workload::Idle => idle(args).await,
         Workload::Suspend => suspend(args).await,
+        Workload::Patch => patch(args),
+        Workload::LayoutFull => layout(args, Some(engine::LayoutMode::Full)).await,
+        Workload::LayoutUnchanged => layout(args, Some(engine::LayoutMode::Unchanged)).await,
+        Workload::LayoutOff => layout(args, None).await,
     }
 }
 
+/// (h) `GetLayout` of the 1 MB layout through `call_shared`: with delta on, full answers are
+/// parsed and replace the cached value; unchanged ones hand out the cached `Arc` again.
+async fn layout(args: &ClientArgs, mode: Option<engine::LayoutMode>) -> Result<Report, BoxError> {
+    let expected = BigResult::new();
+    let url = mode.map_or_else(
+        || args.url.clone(),
+        |mode| engine::layout_url(&args.url, mode),
+    );
+    let session = Session::builder(url).delta(mode.is_some()).build()?;
+    let global = session.open().await?;
+    let doc = global
+        .call_object("OpenDoc", json!([engine::DOC_NAME]))
+        .await?;
+    let chart = doc
+        .call_object("GetObject", json!([engine::LAYOUT_OBJECT]))
+        .await?;
+    let call = async || -> Result<usize, BoxError> {
+        let result = chart.call_shared("GetLayout", json!([])).await?;
+        let layout = result.get("qLayout").ok_or("no qLayout")?;
+        Ok(layout["qDocList"].as_array().map_or(0, Vec::len))
+    };
+    for _ in 0..args.warmup.max(1) {
+        call().await?;
+    }
+    let mut last = 0;
+    let probe = Probe::start(args.server_pid);
+    for _ in 0..args.ops {
+        last = call().await?;
+    }
+    let span = probe.finish();
+    if last != expected.docs {
+        return Err(format!("GetLayout answered {last} docs, not {}", expected.docs).into());
+    }
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    Ok(report)
+}
+
+/// (g) A 1 MB hypercube layout in a `qix_delta::DeltaCache`, then `ops` patch lists, each
+/// changing 1% of the cells (one `replace` per cell), alternately to new values and back:
+/// time per list and patches/s, beside the time to parse the whole layout once.
+fn patch(args: &ClientArgs) -> Result<Report, BoxError> {
+    use qix::qix_delta::DeltaCache;
+    const COLUMNS: usize = 8;
+    let cell = |row: usize, column: usize, changed: bool| {
+        let n = row * COLUMNS + column;
+        let value = if changed { n * 7 + 1 } else { n };
+        json!({"qText": format!("{value}.00 EUR"), "qNum": value, "qElemNumber": n, "qState": "O"})
+    };
+    let mut rows = Vec::new();
+    let mut text_len = 0;
+    while text_len < engine::BIG_MIN_BYTES {
+        let row: Vec<Value> = (0..COLUMNS).map(|c| cell(rows.len(), c, false)).collect();
+        text_len += serde_json::to_string(&row)?.len() + 1;
+        rows.push(Value::Array(row));
+    }
+    let cells = rows.len() * COLUMNS;
+    let layout = json!({
+        "qInfo": {"qId": engine::LAYOUT_OBJECT, "qType": "table"},
+        "qHyperCube": {"qSize": {"qcx": COLUMNS, "qcy": rows.len()},
+                       "qDataPages": [{"qArea": {"qLeft": 0, "qTop": 0, "qWidth": COLUMNS, "qHeight": rows.len()},
+                                       "qMatrix": rows}]},
+    });
+    let layout_text = serde_json::to_string(&layout)?;
+    // 1% of the cells, spread over the matrix.
+    let changed: Vec<usize> = (0..cells).step_by(100).collect();
+    let list = |to_new: bool| -> Result<String, BoxError> {
+        let patches: Vec<Value> = changed
+            .iter()
+            .map(|&n| {
+                let (row, column) = (n / COLUMNS, n % COLUMNS);
+                json!({"op": "replace",
+                       "path": format!("/qHyperCube/qDataPages/0/qMatrix/{row}/{column}"),
+                       "value": cell(row, column, to_new)})
+            })
+            .collect();
+        Ok(serde_json::to_string(&patches)?)
+    };
+    let lists = [list(true)?, list(false)?];
+    let first = format!(r#"[{{"op":"add","path":"/","value":{layout_text}}}]"#);
+
+    // The full parse of the layout, for comparison: the median of a few.
+    let mut parses: Vec<f64> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            let value: Result<Value, _> = serde_json::from_str(&layout_text);
+            let elapsed = start.elapsed().as_secs_f64() * 1e6;
+            drop(value);
+            elapsed
+        })
+        .collect();
+    parses.sort_by(f64::total_cmp);
+
+    let mut cache = DeltaCache::new();
+    cache.apply_json(engine::LAYOUT_HANDLE, "GetLayout", "qLayout", &first)?;
+    let mut apply = |i: usize| -> Result<(), BoxError> {
+        // The caller drops each value before the next answer, as a loop over layouts does:
+        // the cache then patches in place.
+        cache.apply_json(engine::LAYOUT_HANDLE, "GetLayout", "qLayout", &lists[i % 2])?;
+        Ok(())
+    };
+    for i in 0..args.warmup {
+        apply(i)?;
+    }
+    let probe = Probe::start(args.server_pid);
+    for i in 0..args.ops {
+        apply(args.warmup + i)?;
+    }
+    let span = probe.finish();
+    // After an even number of lists in all the cells are back where they started.
+    let check = cache
+        .get(engine::LAYOUT_HANDLE, "GetLayout", "qLayout")
+        .ok_or("the cache lost the layout")?;
+    let expected_first = if (args.warmup + args.ops).is_multiple_of(2) {
+        0
+    } else {
+        1
+    };
+    if check["qHyperCube"]["qDataPages"][0]["qMatrix"][0][0]["qNum"] != json!(expected_first) {
+        return Err(format!(
+            "the first cell is {}",
+            check["qHyperCube"]["qDataPages"][0]["qMatrix"][0][0]
+        )
+        .into());
+    }
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report
+        .per_op(&span)
+        .metric("patches", changed.len() as f64)
+        .metric(
+            "patches_per_s",
+            changed.len() as f64 * args.ops as f64 / span.wall.as_secs_f64(),
+        )
+        .metric(
+            "us_per_call",
+            span.wall.as_secs_f64() * 1e6 / args.ops as f64,
+        )
+        .metric("parse_us", parses[parses.len() / 2])
+        .metric("layout_kib", layout_text.len() as f64 / 1024.0);
+    Ok(report)
+}
+
+/// A session for workloads (a)-(f): the raw client never asks for delta and the bench engine
+/// answers those methods in full, so qix asks without it too (the same frames on the wire).
 async fn open(url: &str) -> Result<(Session, Object), BoxError> {
-    let session = Session::builder(url).build()?;
+    let session = Session::builder(url).delta(false).build()?;
     let global = session.open().await?;
     Ok((session, global))
 }
@@ -112,7 +260,7 @@ async fn calls(
 /// `traffic`: the same with every frame's event drained from a `traffic:*` subscription by a
 /// task of its own; the measurement ends once the drain has caught up.
 async fn inflight(args: &ClientArgs, traffic: bool) -> Result<Report, BoxError> {
-    let session = Session::builder(args.url.as_str()).build()?;
+    let session = Session::builder(args.url.as_str()).delta(false).build()?;
     let seen = Arc::new(AtomicU64::new(0));
     let lagged = Arc::new(AtomicU64::new(0));
     if traffic {

@@ -51,6 +51,10 @@ async fn run(args: &ClientArgs) -> Result<Report, BoxError> {
         Workload::BigRaw => big(args, true).await,
         Workload::Idle => idle(args).await,
         Workload::Suspend => suspend(args).await,
+        Workload::LayoutFull => layout(args, Some(engine::LayoutMode::Full)).await,
+        Workload::LayoutUnchanged => layout(args, Some(engine::LayoutMode::Unchanged)).await,
+        Workload::LayoutOff => layout(args, None).await,
+        Workload::Patch => Err("`patch` measures qix-delta alone: raw has no delta cache".into()),
         Workload::Tasks8 | Workload::Traffic => Err(format!(
             "`{}` needs a session shared by tasks or an event bus: raw has neither",
             args.workload
@@ -267,6 +271,77 @@ async fn big(args: &ClientArgs, raw: bool) -> Result<Report, BoxError> {
     }
     let span = probe.finish();
     check(last.0, last.1)?;
+    let mut report = Report::new(CLIENT, args.workload, args.ops);
+    report.per_op(&span);
+    Ok(report)
+}
+
+#[derive(Deserialize)]
+struct LayoutResult {
+    #[serde(rename = "qLayout")]
+    layout: Value,
+}
+
+#[derive(Deserialize)]
+struct LayoutResponse {
+    id: Option<u64>,
+    result: Option<LayoutResult>,
+    error: Option<Value>,
+}
+
+/// (h) `GetLayout` on the object's handle, the ceiling of each mode: delta off parses the
+/// layout; delta on with full answers parses the frame and takes the value out of its one
+/// patch; unchanged answers (`[]`) keep the layout it has, as a delta cache would.
+async fn layout(args: &ClientArgs, mode: Option<engine::LayoutMode>) -> Result<Report, BoxError> {
+    let expected = BigResult::new();
+    let url = mode.map_or_else(
+        || args.url.clone(),
+        |mode| engine::layout_url(&args.url, mode),
+    );
+    let mut client = Client::connect(&url).await?;
+    let mut layout = Value::Null;
+    let mut call = async |client: &mut Client| -> Result<usize, BoxError> {
+        client.next_id += 1;
+        let id = client.next_id;
+        let text = if mode.is_some() {
+            engine::delta_request(id, engine::LAYOUT_HANDLE, "GetLayout", "[]")
+        } else {
+            engine::request(id, engine::LAYOUT_HANDLE, "GetLayout", "[]")
+        };
+        client.ws.send(Message::text(text)).await?;
+        let response = loop {
+            let text = client.text().await?;
+            let response: LayoutResponse = serde_json::from_str(text.as_str())?;
+            if response.id == Some(id) {
+                break response;
+            }
+        };
+        let Some(LayoutResult { layout: answer }) = response.result else {
+            return Err(format!("engine error: {:?}", response.error).into());
+        };
+        layout = match (mode, answer) {
+            (None, value) => value,
+            (Some(_), Value::Array(patches)) if patches.is_empty() => std::mem::take(&mut layout),
+            (Some(_), Value::Array(mut patches)) => match patches.pop() {
+                Some(Value::Object(mut patch)) => patch.remove("value").unwrap_or_default(),
+                _ => Value::Null,
+            },
+            (Some(_), other) => return Err(format!("not patches: {other}").into()),
+        };
+        Ok(layout["qDocList"].as_array().map_or(0, Vec::len))
+    };
+    for _ in 0..args.warmup.max(1) {
+        call(&mut client).await?;
+    }
+    let mut last = 0;
+    let probe = Probe::start(args.server_pid);
+    for _ in 0..args.ops {
+        last = call(&mut client).await?;
+    }
+    let span = probe.finish();
+    if last != expected.docs {
+        return Err(format!("GetLayout answered {last} docs, not {}", expected.docs).into());
+    }
     let mut report = Report::new(CLIENT, args.workload, args.ops);
     report.per_op(&span);
     Ok(report)

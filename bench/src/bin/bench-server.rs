@@ -6,8 +6,10 @@
 //!
 //! Every socket is greeted with `OnConnected` (`SESSION_ATTACHED` when the URL's query has
 //! `attached`, else `SESSION_CREATED`). Methods: `EngineVersion`, `GetDocList` (the 1 MB
-//! result), `OpenDoc` and `GetActiveDoc` (the Doc on handle 1); anything else gets "Method not
-//! found". Responses to requests that arrived together go out in one flush.
+//! result), `OpenDoc` and `GetActiveDoc` (the Doc on handle 1), `GetObject` (a generic object
+//! on handle 2) and `GetLayout` (a 1 MB layout; with `"delta":true`, the whole layout at `/`
+//! first, then again or `[]` as the URL's `layout=` query says); anything else gets "Method
+//! not found". Responses to requests that arrived together go out in one flush.
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -29,6 +31,16 @@ struct Answers {
     version: String,
     doc: String,
     big: String,
+    object: String,
+    /// `GetLayout`: plain, the whole layout as a delta answer, unchanged (`[]`).
+    layout: [String; 3],
+}
+
+/// What one socket's delta answers depend on.
+struct Socket {
+    mode: engine::LayoutMode,
+    /// A delta `GetLayout` was answered: the client has a baseline.
+    baseline: bool,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +49,7 @@ struct Incoming<'a> {
     id: Option<&'a RawValue>,
     #[serde(borrow)]
     method: Option<Cow<'a, str>>,
+    delta: Option<bool>,
 }
 
 fn main() -> ExitCode {
@@ -77,6 +90,8 @@ async fn serve(port: u16, nofile: u64) -> std::io::Result<()> {
     let answers = Arc::new(Answers {
         version: engine::engine_version_result(),
         doc: engine::doc_result(),
+        object: engine::object_result(),
+        layout: engine::layout_results(&big),
         big: big.json,
     });
     let announce = serde_json::json!({
@@ -111,12 +126,13 @@ async fn serve(port: u16, nofile: u64) -> std::io::Result<()> {
 async fn connection(stream: TcpStream, answers: Arc<Answers>) {
     let _ = stream.set_nodelay(true);
     let mut attached = false;
+    let mut mode = engine::LayoutMode::Full;
     #[allow(clippy::result_large_err)] // the callback's error type is tungstenite's
     let look = |request: &Request, response: Response| {
-        attached = request
-            .uri()
-            .query()
-            .is_some_and(|query| query.split('&').any(|part| part == engine::ATTACHED_QUERY));
+        let query = request.uri().query();
+        attached =
+            query.is_some_and(|query| query.split('&').any(|part| part == engine::ATTACHED_QUERY));
+        mode = engine::LayoutMode::from_query(query);
         Ok(response)
     };
     // Requests are small: a small read buffer keeps 10,000 idle sockets cheap for the server.
@@ -133,12 +149,18 @@ async fn connection(stream: TcpStream, answers: Arc<Answers>) {
     {
         return;
     }
+    let mut socket = Socket {
+        mode,
+        baseline: false,
+    };
     while let Some(Ok(message)) = ws.next().await {
-        let mut ok = answer(&message, &answers, &mut ws).await;
+        let mut ok = answer(&message, &answers, &mut socket, &mut ws).await;
         // Whatever else has arrived is answered before the one flush.
         while ok {
             match ws.next().now_or_never() {
-                Some(Some(Ok(message))) => ok = answer(&message, &answers, &mut ws).await,
+                Some(Some(Ok(message))) => {
+                    ok = answer(&message, &answers, &mut socket, &mut ws).await
+                }
                 Some(_) => ok = false,
                 None => break,
             }
@@ -150,7 +172,7 @@ async fn connection(stream: TcpStream, answers: Arc<Answers>) {
 }
 
 /// Queues the answer to one frame; false once the socket is gone.
-async fn answer<S>(message: &Message, answers: &Answers, ws: &mut S) -> bool
+async fn answer<S>(message: &Message, answers: &Answers, socket: &mut Socket, ws: &mut S) -> bool
 where
     S: futures_util::Sink<Message> + Unpin,
 {
@@ -167,6 +189,14 @@ where
         Some("EngineVersion") => engine::response(id, &answers.version),
         Some(engine::BIG_METHOD) => engine::response(id, &answers.big),
         Some("OpenDoc" | "GetActiveDoc") => engine::response(id, &answers.doc),
+        Some("GetObject") => engine::response(id, &answers.object),
+        Some("GetLayout") if incoming.delta == Some(true) => {
+            let unchanged = socket.baseline && socket.mode == engine::LayoutMode::Unchanged;
+            socket.baseline = true;
+            let result = &answers.layout[if unchanged { 2 } else { 1 }];
+            engine::delta_response(id, result)
+        }
+        Some("GetLayout") => engine::response(id, &answers.layout[0]),
         _ => engine::unknown_method(id),
     };
     ws.feed(Message::text(frame)).await.is_ok()

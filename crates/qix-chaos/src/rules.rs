@@ -36,7 +36,7 @@ impl Op {
 /// on the wire in this scenario, which lets an engine answer or a request say anything.
 pub(crate) fn allowed(op: Op, error: &Error, corrupt: bool) -> bool {
     // Anything a flipped byte can make of a frame: an engine error for a mangled request, a
-    // malformed or mismatched answer.
+    // malformed or mismatched answer, a delta answer whose patches no longer read or apply.
     let garbled = corrupt
         && matches!(
             error,
@@ -44,6 +44,8 @@ pub(crate) fn allowed(op: Op, error: &Error, corrupt: bool) -> bool {
                 | Error::BadFrame(_)
                 | Error::BadResponse(_)
                 | Error::ResultType(_)
+                | Error::ExpectedArrayOfPatches(_)
+                | Error::PatchHasNoParent(_)
                 | Error::ObjectNotFound
                 | Error::SessionState { .. }
         );

@@ -180,6 +180,21 @@ impl DeltaCache {
         removed
     }
 
+    /// Forgets every baseline of `method` on `handle` (its patches failed: the engine's
+    /// baseline has moved on without ours); returns how many.
+    pub fn remove_method(&mut self, handle: i32, method: &str) -> usize {
+        let Some(entries) = self.handles.get_mut(&handle) else {
+            return 0;
+        };
+        let before = entries.len();
+        entries.retain(|entry| &*entry.method != method);
+        let removed = before - entries.len();
+        if entries.is_empty() {
+            self.handles.remove(&handle);
+        }
+        removed
+    }
+
     /// Forgets every baseline of `handle` (the handle was in a `close` array); returns how many.
     pub fn drop_handle(&mut self, handle: i32) -> usize {
         self.handles

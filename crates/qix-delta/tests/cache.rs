@@ -368,3 +368,26 @@ fn q_delta_3_failed_list_leaves_the_entry_as_it_was() {
     assert_eq!(failed.patch_error().map(|error| error.index), Some(2));
     assert_eq!(cache.get(1, "M", "k").as_deref(), Some(&start));
 }
+
+#[test]
+fn q_delta_4_remove_method_drops_only_that_methods_baselines() {
+    let mut cache = DeltaCache::new();
+    let root = || json!([{"op": "add", "path": "/", "value": {"x": 1}}]);
+    for (handle, method, member) in [
+        (1, "GetLayout", "qLayout"),
+        (1, "GetLayout", "qOther"),
+        (1, "GetProperties", "qProp"),
+        (2, "GetLayout", "qLayout"),
+    ] {
+        cache
+            .apply_value(handle, method, member, root())
+            .expect("applies");
+    }
+    assert_eq!(cache.remove_method(1, "GetLayout"), 2);
+    assert_eq!(cache.remove_method(1, "GetLayout"), 0);
+    assert_eq!(cache.remove_method(9, "GetLayout"), 0);
+    assert!(cache.get(1, "GetProperties", "qProp").is_some());
+    assert!(cache.get(2, "GetLayout", "qLayout").is_some());
+    assert_eq!(cache.remove_method(1, "GetProperties"), 1);
+    assert_eq!(cache.len(), 1);
+}

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::config::SessionState;
+use crate::delta::Baselines;
 use crate::engine::{lock, Shared};
 use crate::state::{engine_error, ConnId, Effects};
 
@@ -62,6 +63,8 @@ pub(crate) struct ConnShared {
     pub(crate) client_close: Mutex<Option<(u16, String)>>,
     pub(crate) kill: Notify,
     pub(crate) engine: Weak<Shared>,
+    /// The previous answers of delta requests on this socket.
+    pub(crate) baselines: Mutex<Baselines>,
 }
 
 /// One accepted socket, as a test sees it: what the client sent in its handshake and requests,
@@ -160,6 +163,12 @@ impl MockConnection {
     pub async fn push_changes(&self, change: Vec<Handle>, close: Vec<Handle>) {
         let frame = Changes { change, close }.encode();
         self.write(Message::Text(frame.into())).await;
+    }
+
+    /// How many delta baselines the engine keeps on this socket for `handle`: one per method
+    /// and result member it answered a `"delta": true` request with, until the handle closes.
+    pub fn delta_baselines(&self, handle: Handle) -> usize {
+        lock(&self.inner.baselines).count(handle)
     }
 
     /// Sends any text frame, as given (for instance text that is not JSON).
@@ -366,7 +375,7 @@ async fn serve(
         }
         outbox.promote(now);
         if greeting.is_none() && !closing && !conn.held.load(Ordering::SeqCst) {
-            for text in outbox.take_ready() {
+            for text in outbox.take_ready(&conn.baselines) {
                 if ws.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
@@ -485,9 +494,16 @@ fn on_text(shared: &Shared, conn: &ConnShared, outbox: &mut Outbox, text: &str) 
     } else {
         lock(&shared.state).dispatch(conn.id, &request, &mut effects)
     };
-    outbox.push(
-        Some(request.id),
-        response_text(request.id, result, effects),
+    // The patches are made when the answer is written, in the order answers go out, as the
+    // engine's baseline is the previous answer it sent (a delayed answer may go out later).
+    let delta = (request.delta == Some(true)).then(|| (request.handle, request.method.clone()));
+    outbox.push_answer(
+        request.id,
+        Answer {
+            result,
+            delta,
+            effects,
+        },
         due,
     );
 }
@@ -518,9 +534,33 @@ fn request_id_param(params: &Value) -> Option<RequestId> {
     value.and_then(Value::as_u64)
 }
 
-fn response_text(id: RequestId, result: Result<Value, EngineError>, effects: Effects) -> String {
+/// The answer to a request, written out when it goes on the wire.
+#[derive(Debug)]
+struct Answer {
+    result: Result<Value, EngineError>,
+    /// The handle and method of a request that asked for delta.
+    delta: Option<(Handle, String)>,
+    effects: Effects,
+}
+
+fn response_text(id: RequestId, answer: Answer, baselines: &mut Baselines) -> String {
+    let Answer {
+        result,
+        delta,
+        effects,
+    } = answer;
+    baselines.drop_handles(&effects.close);
+    let delta = delta.filter(|_| result.is_ok());
+    let result = match (result, &delta) {
+        (Ok(value), Some((handle, method))) => Ok(baselines.answer(*handle, method, value)),
+        (other, _) => other,
+    };
     let mut response = match result.map(|value| serde_json::value::to_raw_value(&value)) {
-        Ok(Ok(raw)) => Response::result(id, raw),
+        Ok(Ok(raw)) => {
+            let mut response = Response::result(id, raw);
+            response.delta = delta.is_some();
+            response
+        }
         Ok(Err(_)) => Response::error(id, engine_error(-32603, "", "Internal JSON-RPC error")),
         Err(error) => Response::error(id, error),
     };
@@ -587,14 +627,28 @@ struct Outbox {
 #[derive(Debug)]
 struct Entry {
     request: Option<RequestId>,
-    text: String,
+    body: Body,
     /// `Some` while delayed.
     due: Option<Instant>,
 }
 
+#[derive(Debug)]
+enum Body {
+    Text(String),
+    Answer(RequestId, Answer),
+}
+
 impl Outbox {
     fn push(&mut self, request: Option<RequestId>, text: String, due: Option<Instant>) {
-        self.entries.insert(self.next, Entry { request, text, due });
+        self.insert(request, Body::Text(text), due);
+    }
+
+    fn push_answer(&mut self, request: RequestId, answer: Answer, due: Option<Instant>) {
+        self.insert(Some(request), Body::Answer(request, answer), due);
+    }
+
+    fn insert(&mut self, request: Option<RequestId>, body: Body, due: Option<Instant>) {
+        self.entries.insert(self.next, Entry { request, body, due });
         self.next += 1;
     }
 
@@ -611,7 +665,7 @@ impl Outbox {
     }
 
     /// The answers ready to go, in arrival order; delayed ones stay.
-    fn take_ready(&mut self) -> Vec<String> {
+    fn take_ready(&mut self, baselines: &Mutex<Baselines>) -> Vec<String> {
         let ready: Vec<u64> = self
             .entries
             .iter()
@@ -621,7 +675,10 @@ impl Outbox {
         ready
             .into_iter()
             .filter_map(|seq| self.entries.remove(&seq))
-            .map(|entry| entry.text)
+            .map(|entry| match entry.body {
+                Body::Answer(id, answer) => response_text(id, answer, &mut lock(baselines)),
+                Body::Text(text) => text,
+            })
             .collect()
     }
 
@@ -632,7 +689,7 @@ impl Outbox {
             .values_mut()
             .find(|entry| entry.request == Some(request))
         {
-            entry.text = aborted(request);
+            entry.body = Body::Text(aborted(request));
             entry.due = None;
         }
     }
@@ -640,7 +697,7 @@ impl Outbox {
     fn abort_all(&mut self) {
         for entry in self.entries.values_mut() {
             if let Some(request) = entry.request {
-                entry.text = aborted(request);
+                entry.body = Body::Text(aborted(request));
                 entry.due = None;
             }
         }

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::{MockApp, MockConfig, OnConnected, SessionState};
 use crate::connection::{self, Command, ConnShared, EndGuard, MockConnection, Progress};
+use crate::delta::Baselines;
 use crate::state::EngineState;
 use crate::url::{encode_component, parse_path, EnginePath};
 
@@ -394,6 +395,7 @@ async fn handshake_and_serve(shared: Arc<Shared>, stream: TcpStream) {
         client_close: Mutex::new(None),
         kill: Notify::new(),
         engine: Arc::downgrade(&shared),
+        baselines: Mutex::new(Baselines::default()),
     });
     let _guard = EndGuard {
         shared: Arc::clone(&shared),

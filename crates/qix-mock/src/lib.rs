@@ -115,8 +115,16 @@
 //! notification and gets no answer. None of these end the socket; a message over
 //! [`max_message_size`](MockConfig::max_message_size) does.
 //!
-//! **Not modelled:** the delta protocol (`delta: true` is accepted and ignored: answers always
-//! carry full values), selections, hypercubes, reloads.
+//! **Delta.** A request with `"delta": true` that succeeds is answered with `"delta": true` and
+//! each member of its result as a list of JSON patches against the previous answer this socket
+//! got for the same handle, method and member: the first is the whole value
+//! (`[{"op":"add","path":"/","value":..}]`), later ones the differences (the `json-patch`
+//! crate's diff), `[]` when nothing changed. The patches are made when the answer is written, in
+//! the order answers go out (a delayed answer's too). A handle's baselines go when it appears in
+//! a `close` array on its socket; [`MockConnection::delta_baselines`] counts them. Change a
+//! layout between calls with `SetProperties`.
+//!
+//! **Not modelled:** selections, hypercubes, reloads.
 //!
 //! # Seed files
 //!
@@ -159,6 +167,7 @@
 
 mod config;
 mod connection;
+mod delta;
 mod engine;
 mod seed;
 mod state;

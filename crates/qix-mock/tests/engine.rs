@@ -527,14 +527,34 @@ async fn engine_and_product_version_answer() {
 }
 
 #[tokio::test]
-async fn delta_requests_are_answered_with_full_values() {
+async fn delta_requests_are_answered_with_patches_against_the_previous_answer() {
     let engine = MockEngine::start().await.unwrap();
     let (mut client, _) = Client::open(&engine.app_url("a")).await;
-    let request = json!({"jsonrpc": "2.0", "id": 5, "handle": -1, "method": "EngineVersion", "params": [], "delta": true, "return_empty": true});
-    client.send_text(&request.to_string()).await;
-    let response = client.response(5).await;
-    assert!(response.get("delta").is_none());
-    assert!(response["result"]["qVersion"].is_object());
+    let ask = |id: u64, delta: bool| {
+        let mut request = json!({"jsonrpc": "2.0", "id": id, "handle": -1, "method": "EngineVersion", "params": [], "return_empty": true});
+        if delta {
+            request["delta"] = json!(true);
+        }
+        request.to_string()
+    };
+    // The first answer for (handle, method, member) is the whole value at "/".
+    client.send_text(&ask(5, true)).await;
+    let first = client.response(5).await;
+    assert_eq!(first["delta"], json!(true));
+    let patches = first["result"]["qVersion"].as_array().unwrap();
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0]["op"], "add");
+    assert_eq!(patches[0]["path"], "/");
+    assert!(patches[0]["value"]["qComponentVersion"].is_string());
+    // Nothing changed since: an empty list.
+    client.send_text(&ask(6, true)).await;
+    let second = client.response(6).await;
+    assert_eq!(second["result"], json!({"qVersion": []}));
+    // Without delta, the full value, and no `delta` member.
+    client.send_text(&ask(7, false)).await;
+    let plain = client.response(7).await;
+    assert!(plain.get("delta").is_none());
+    assert!(plain["result"]["qVersion"].is_object());
 }
 
 #[tokio::test]

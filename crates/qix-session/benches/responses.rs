@@ -59,6 +59,7 @@ fn machine_with_pending_calls(now: Instant) -> (Machine, qix_session::ConnId) {
             call: EncodedCall::new("GetLayout", &[(); 0]).expect("a plain call"),
             timeout: None,
             returns_object: false,
+            accepts_delta: false,
         };
         machine.handle(
             Input::Command {

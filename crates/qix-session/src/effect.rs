@@ -48,6 +48,29 @@ pub enum Effect {
         /// The outcome.
         reply: Reply,
     },
+    /// Forget the delta baselines of `handle`: all of them when the engine closed it
+    /// (Q-DELTA-2), those of `method` when its patches could not be applied (Q-DELTA-4).
+    DropBaselines {
+        /// The handle.
+        handle: Handle,
+        /// Only this method's; `None` for all.
+        method: Option<Box<str>>,
+    },
+    /// Apply the patches of a delta answer nobody waits for (its call was dropped or timed
+    /// out), as for [`Reply::Delta`], so that the next answer applies to the right value
+    /// (Q-DELTA-2). The values are not handed to anyone; a failure is handed in as
+    /// [`Input::DeltaFailed`](crate::Input::DeltaFailed).
+    ApplyDelta {
+        /// The handle the call was sent to.
+        handle: Handle,
+        /// The method.
+        method: Box<str>,
+        /// The `result` member, unparsed.
+        result: RawJson,
+    },
+    /// Forget every delta baseline: a new connection starts, or the session closed
+    /// (Q-DELTA-2).
+    ClearBaselines,
     /// Tell the user.
     Emit(Event),
 }
@@ -59,6 +82,19 @@ pub enum Reply {
     Opened(ObjectInfo),
     /// A call succeeded: the `result` member, unparsed, sharing the frame's bytes.
     Result(RawJson),
+    /// A call succeeded with a delta answer (Q-DELTA-1): each member of `result` is a list
+    /// of patches against the previous answer to `method` on `handle`. The driver applies
+    /// them in the order these replies come out (the order of the frames) and hands the
+    /// caller the full values; when they do not apply, it fails the call and hands in
+    /// [`Input::DeltaFailed`](crate::Input::DeltaFailed).
+    Delta {
+        /// The handle the call was sent to.
+        handle: Handle,
+        /// The method.
+        method: Box<str>,
+        /// The `result` member, unparsed.
+        result: RawJson,
+    },
     /// A call that returns an object succeeded: the object, registered.
     Object(ObjectInfo),
     /// `Close`, `Suspend` or `Resume` completed.

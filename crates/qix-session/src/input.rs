@@ -7,6 +7,15 @@ use crate::{Cause, CloseEvent, ConnId, ObjectKey, Waiter};
 /// One input for [`Machine::handle`](crate::Machine::handle).
 #[derive(Debug)]
 pub enum Input {
+    /// The driver could not apply the patches of a delta answer to `method` on `handle`
+    /// ([`Reply::Delta`](crate::Reply::Delta)): the machine has that pair's baselines dropped
+    /// and asks that method on that handle without delta from now on (Q-DELTA-4).
+    DeltaFailed {
+        /// The handle the answer was for.
+        handle: qix_rpc::Handle,
+        /// The method.
+        method: String,
+    },
     /// A user command. Its outcome comes back as one [`Effect::Reply`](crate::Effect::Reply)
     /// with the same `waiter`.
     Command {
@@ -119,4 +128,8 @@ pub struct Call {
     /// How long this call may wait for its answer; `None` takes the session's
     /// [`request_timeout`](crate::Config::request_timeout) (Q-TIME-1).
     pub timeout: Option<std::time::Duration>,
+    /// The caller takes a delta answer: the driver applies its patches and hands out full
+    /// values (Q-DELTA-1). `false` for a caller that wants the engine's own text; the request
+    /// then never asks for delta. Calls that return an object never ask either.
+    pub accepts_delta: bool,
 }

@@ -55,9 +55,10 @@
 //! machine.handle(Input::Command { waiter: Waiter(1), command: Command::Open }, now);
 //! let [Effect::Connect { conn }] = drain(&mut machine)[..] else { panic!("expected a connect") };
 //!
-//! // ...once the driver reports it connected, the machine waits for the engine's greeting...
+//! // ...once the driver reports it connected, the machine waits for the engine's greeting
+//! // (a new connection starts with no delta baseline, Q-DELTA-2)...
 //! machine.handle(Input::Connected { conn }, now);
-//! assert!(drain(&mut machine).is_empty());
+//! assert!(matches!(drain(&mut machine)[..], [Effect::ClearBaselines]));
 //! let greeting = br#"{"jsonrpc":"2.0","method":"OnConnected","params":{"qSessionState":"SESSION_CREATED"}}"#;
 //! let decoded = qix_rpc::decode_shared(Bytes::from_static(greeting));
 //! machine.handle(Input::Frame { conn, decoded }, now);
@@ -77,6 +78,7 @@
 //!     call: EncodedCall::new("EngineVersion", &[(); 0])?, // encoded by the caller, once
 //!     returns_object: false,
 //!     timeout: None, // the session's request_timeout
+//!     accepts_delta: false, // the engine's own text, never patches (Q-DELTA-1)
 //! };
 //! machine.handle(Input::Command { waiter: Waiter(2), command: Command::Call(call) }, now);
 //! let effects = drain(&mut machine);

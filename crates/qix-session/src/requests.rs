@@ -19,6 +19,10 @@ pub(crate) enum Purpose {
         /// The call again, kept to replay it after a network drop (Q-RETRY-1): only for a
         /// method that reads, when the session replays reads.
         replay: Option<Box<Call>>,
+        /// Where a delta answer's baselines live, when the caller takes delta answers
+        /// (Q-DELTA-1): an answer marked `delta` settles as [`Reply::Delta`](crate::Reply::Delta)
+        /// whether or not the request asked.
+        delta: Option<DeltaKey>,
     },
     /// One step of a resume's restore plan (Q-RES-3), for the object with this key.
     Restore(RestoreStep, ObjectKey),
@@ -26,6 +30,19 @@ pub(crate) enum Purpose {
     Probe,
     /// A `CancelRequest` for a call that was dropped or timed out (Q-CANCEL-1).
     Cancel,
+    /// A delta call that was dropped or timed out after it was written: nobody waits for its
+    /// answer, but the engine moved its baseline when it answered, so a delta answer is still
+    /// applied (Q-DELTA-2).
+    Abandoned(DeltaKey),
+}
+
+/// The handle and method a delta answer's patches are relative to.
+#[derive(Debug)]
+pub(crate) struct DeltaKey {
+    pub(crate) handle: qix_rpc::Handle,
+    pub(crate) method: Box<str>,
+    /// The request carried `"delta": true`.
+    pub(crate) asked: bool,
 }
 
 /// Which restore request a response answers.

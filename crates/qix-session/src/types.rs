@@ -291,6 +291,9 @@ pub struct Config {
     pub auto_resume: Option<AutoResume>,
     /// Seeds the jitter of the back-off; a driver sets a random one. Default 0x9e37_79b9.
     pub jitter_seed: u64,
+    /// Ask the engine for delta answers (JSON patches against its previous answer) where
+    /// the rules allow it (Q-DELTA-1). Default `true`, as enigma.js.
+    pub delta: bool,
 }
 
 /// How a session resumes on its own after a network suspension (Q-AUTO-1). Whether it
@@ -439,6 +442,7 @@ impl Default for Config {
             liveness: Some(Liveness::default()),
             auto_resume: None,
             jitter_seed: 0x9e37_79b9,
+            delta: true,
         }
     }
 }

@@ -207,6 +207,28 @@ impl SessionBuilder {
         self
     }
 
+    /// Asks the engine for delta answers (Q-DELTA-1): JSON patches against its previous answer
+    /// to the same method on the same object, which the session applies and hands out as full
+    /// values. Default `true`, as enigma.js: a large layout that changed a little travels as a
+    /// few patches, and an unchanged one as `[]` (see
+    /// [`Object::call_shared`](crate::Object::call_shared)). `false` asks for full answers
+    /// every time.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), qix::Error> {
+    /// let session = qix::Session::builder("ws://127.0.0.1:9076/app/engineData")
+    ///     .delta(false)
+    ///     .build()?;
+    /// # drop(session);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delta(mut self, enabled: bool) -> Self {
+        self.config.delta = enabled;
+        self
+    }
+
     /// Adds a member written on every request, such as `return_empty`. The JSON-RPC and QIX
     /// members (`jsonrpc`, `id`, `handle`, `method`, `params`, `delta`) cannot be set this way:
     /// [`build`](Self::build) rejects them.

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use qix_delta::DeltaCache;
 use qix_events::Bus;
 use qix_rpc::{Bytes, RawJson};
 use qix_session::{
@@ -26,6 +27,7 @@ use crate::event::Direction;
 use crate::events::Emitter;
 use crate::object::ObjectShared;
 use crate::session::Status;
+use crate::shared::SharedResult;
 
 /// Frames written and not yet taken by the socket before the driver stops taking calls:
 /// callers then wait on the bounded call channel, so a peer that reads slowly slows callers
@@ -59,6 +61,10 @@ pub(crate) struct Inbox {
 pub(crate) enum DriverReply {
     Opened(Arc<ObjectShared>),
     Result(RawJson),
+    /// A delta answer, patched into full values (Q-DELTA-1).
+    Shared(SharedResult),
+    /// A delta answer whose patches did not apply (Q-DELTA-1).
+    DeltaFailed(qix_delta::Error),
     Object(Arc<ObjectShared>),
     Done,
     Failed(Failure),
@@ -127,6 +133,9 @@ pub(crate) struct Driver {
     /// The time of this pass: one clock read per pass, not per input.
     now: std::time::Instant,
     idle: Idle,
+    /// The baselines of delta answers (Q-DELTA-1). Patches are relative to the engine's
+    /// previous answer, so they are applied here, in frame order, and nowhere else.
+    delta: DeltaCache,
 }
 
 impl Driver {
@@ -155,6 +164,7 @@ impl Driver {
             frame: None,
             now: now(),
             idle: Idle::default(),
+            delta: DeltaCache::new(),
         }
     }
 
@@ -475,6 +485,23 @@ impl Driver {
         self.conns.retain(|c| c.id != conn);
     }
 
+    /// Applies a delta answer's patches (Q-DELTA-1). When they do not apply, the machine is
+    /// told and decides what follows (Q-DELTA-4); its effects come next in `execute`'s loop.
+    fn apply_delta(
+        &mut self,
+        handle: qix_rpc::Handle,
+        method: Box<str>,
+        result: &RawJson,
+    ) -> Result<Vec<(String, Arc<serde_json::Value>)>, qix_delta::Error> {
+        self.delta
+            .apply_result(handle, &method, result.get())
+            .inspect_err(|_| {
+                let method = method.into_string();
+                self.machine
+                    .handle(Input::DeltaFailed { handle, method }, self.now);
+            })
+    }
+
     /// Carries out every effect the machine has queued, in its order.
     fn execute(&mut self) {
         // The state first: a caller woken by a reply below sees the state that reply left.
@@ -525,6 +552,14 @@ impl Driver {
                         Reply::Opened(info) => DriverReply::Opened(self.emitter.object(info)),
                         Reply::Object(info) => DriverReply::Object(self.emitter.object(info)),
                         Reply::Result(raw) => DriverReply::Result(raw),
+                        Reply::Delta {
+                            handle,
+                            method,
+                            result,
+                        } => match self.apply_delta(handle, method, &result) {
+                            Ok(members) => DriverReply::Shared(SharedResult::new(members)),
+                            Err(error) => DriverReply::DeltaFailed(error),
+                        },
                         Reply::Done => DriverReply::Done,
                         Reply::Failed(failure) => DriverReply::Failed(failure),
                     };
@@ -533,6 +568,23 @@ impl Driver {
                         let _ = sender.send(reply);
                     }
                 }
+                Effect::DropBaselines { handle, method } => match method {
+                    Some(method) => {
+                        self.delta.remove_method(handle, &method);
+                    }
+                    None => {
+                        self.delta.drop_handle(handle);
+                    }
+                },
+                Effect::ApplyDelta {
+                    handle,
+                    method,
+                    result,
+                } => {
+                    // Nobody waits for the values; a failure is still handed in.
+                    let _ = self.apply_delta(handle, method, &result);
+                }
+                Effect::ClearBaselines => self.delta.clear(),
                 Effect::Emit(Event::TrafficReceived { object }) => {
                     if let Some(text) = &self.frame {
                         self.emitter

@@ -128,6 +128,7 @@ mod events;
 pub mod intercept;
 mod object;
 mod session;
+mod shared;
 
 pub use builder::SessionBuilder;
 pub use error::{EngineCode, EngineError, Error, TransportError};
@@ -142,8 +143,9 @@ pub use qix_transport::rustls;
 pub use qix_transport::TlsRoots;
 pub use qix_transport::{CredentialProvider, Credentials, Handshake};
 pub use session::{EventStream, Session};
+pub use shared::SharedResult;
 
-pub use {qix_events, qix_rpc, qix_session, qix_transport};
+pub use {qix_delta, qix_events, qix_rpc, qix_session, qix_transport};
 
 /// `Session` and `Object` are promised to be usable from many tasks at once.
 const _: fn() = || {

@@ -14,6 +14,7 @@ use crate::driver::DriverReply;
 use crate::event::{object_topic, ObjectEvent};
 use crate::intercept::{Answer, Outcome, Pipeline, Request};
 use crate::session::{EventStream, Link};
+use crate::shared::SharedResult;
 use crate::Error;
 
 /// What an object's handles share with the driver: its identity, its current handle, its events.
@@ -135,7 +136,8 @@ impl Object {
         self.call_as(method, params).await
     }
 
-    /// Like [`call`](Self::call), with the `result` deserialized straight into `T`.
+    /// Like [`call`](Self::call), with the `result` deserialized straight into `T`: from the
+    /// engine's text, or with delta on from the shared full values (Q-DELTA-3).
     pub async fn call_as<T: DeserializeOwned>(
         &self,
         method: &str,
@@ -145,12 +147,17 @@ impl Object {
             let value = self.intercepted(pipeline, method, params).await?;
             return serde_json::from_value(value).map_err(|e| Error::ResultType(Arc::new(e)));
         }
-        let raw = self.call_raw(method, params).await?;
-        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+        self.answer(method, EncodedCall::new(method, &params)?)
+            .await?
+            .deserialize()
     }
 
-    /// Like [`call`](Self::call), with the `result` left as the raw JSON text the engine sent.
-    /// It shares the bytes of the engine's frame: nothing of the payload is copied.
+    /// Like [`call`](Self::call), with the `result` as the engine's own text. It shares the
+    /// bytes of the engine's frame: nothing of the payload is copied.
+    ///
+    /// The engine's own text means no patches: this call never asks for delta, whatever
+    /// [`SessionBuilder::delta`](crate::SessionBuilder::delta) says, and its answer does not
+    /// touch the session's delta baselines (Q-DELTA-1).
     pub async fn call_raw(
         &self,
         method: &str,
@@ -162,8 +169,50 @@ impl Object {
             let text = serde_json::to_string(&value).map_err(|e| Error::ResultType(Arc::new(e)))?;
             return RawJson::new(text).map_err(Error::BadFrame);
         }
-        self.call_encoded(method, EncodedCall::new(method, &params)?)
-            .await
+        match self
+            .send(method, EncodedCall::new(method, &params)?, false, false)
+            .await?
+        {
+            DriverReply::Result(raw) => Ok(raw),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Like [`call`](Self::call), with each member of the `result` as a shared
+    /// `Arc<serde_json::Value>` ([`SharedResult`]) that nobody changes afterwards.
+    ///
+    /// With delta on (the default) this is the cheap way to ask again for a large value that
+    /// changes little: an unchanged answer (`[]` on the wire) hands out the same `Arc` as the
+    /// last time, without copying anything, and a small change costs the patch (Q-DELTA-3).
+    /// [`call`](Self::call) and [`call_as`](Self::call_as) build an owned value from it.
+    ///
+    /// ```no_run
+    /// # async fn poll(chart: qix::Object) -> Result<(), qix::Error> {
+    /// use std::sync::Arc;
+    /// let first = chart.call_shared("GetLayout", serde_json::json!([])).await?;
+    /// let again = chart.call_shared("GetLayout", serde_json::json!([])).await?;
+    /// if Arc::ptr_eq(&first.get("qLayout").unwrap(), &again.get("qLayout").unwrap()) {
+    ///     println!("unchanged, and nothing was copied");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_shared(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<SharedResult, Error> {
+        if let Some(pipeline) = self.link.pipeline() {
+            let value = self.intercepted(pipeline, method, params).await?;
+            return SharedResult::from_value(value);
+        }
+        match self
+            .answer(method, EncodedCall::new(method, &params)?)
+            .await?
+        {
+            Payload::Raw(raw) => SharedResult::parse(raw.get()),
+            Payload::Shared(shared) => Ok(shared),
+        }
     }
 
     /// Calls a method whose params are any serializable value (an array or an object): they
@@ -183,15 +232,16 @@ impl Object {
             let value = self.intercepted(pipeline, method, params).await?;
             return serde_json::from_value(value).map_err(|e| Error::ResultType(Arc::new(e)));
         }
-        let raw = self
-            .call_encoded(method, EncodedCall::new(method, params)?)
-            .await?;
-        serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+        self.answer(method, EncodedCall::new(method, params)?)
+            .await?
+            .deserialize()
     }
 
-    async fn call_encoded(&self, method: &str, call: EncodedCall) -> Result<RawJson, Error> {
-        match self.send(method, call, false).await? {
-            DriverReply::Result(raw) => Ok(raw),
+    /// A call whose answer may be a delta one.
+    async fn answer(&self, method: &str, call: EncodedCall) -> Result<Payload, Error> {
+        match self.send(method, call, false, true).await? {
+            DriverReply::Result(raw) => Ok(Payload::Raw(raw)),
+            DriverReply::Shared(shared) => Ok(Payload::Shared(shared)),
             _ => Err(unexpected()),
         }
     }
@@ -216,7 +266,7 @@ impl Object {
             };
         }
         match self
-            .send(method, EncodedCall::new(method, &params)?, true)
+            .send(method, EncodedCall::new(method, &params)?, true, false)
             .await?
         {
             DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
@@ -245,12 +295,14 @@ impl Object {
         method: &str,
         call: EncodedCall,
         returns_object: bool,
+        accepts_delta: bool,
     ) -> Result<DriverReply, Error> {
         let command = Command::Call(Call {
             object: self.shared.key,
             call,
             returns_object,
             timeout: self.timeout,
+            accepts_delta,
         });
         self.link
             .request(command)
@@ -282,17 +334,38 @@ impl Object {
     }
 }
 
+/// A call's answer as the driver handed it: the engine's text, or patched shared values.
+enum Payload {
+    Raw(RawJson),
+    Shared(SharedResult),
+}
+
+impl Payload {
+    fn deserialize<T: DeserializeOwned>(self) -> Result<T, Error> {
+        match self {
+            Payload::Raw(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| Error::ResultType(Arc::new(e)))
+            }
+            Payload::Shared(shared) => shared.deserialize(),
+        }
+    }
+}
+
 /// Sends a request as the interceptors left it, with no interceptor: the end of the pipeline.
 pub(crate) async fn dispatch(request: &Request) -> Outcome {
     let object = request.object();
     let call = EncodedCall::new(request.method(), request.params())?;
+    let returns_object = request.returns_object();
+    // With interceptors the answer becomes a `Value` anyway, so a delta answer may as well
+    // be taken: its shared values are copied into it.
     let reply = object
-        .send(request.method(), call, request.returns_object())
+        .send(request.method(), call, returns_object, !returns_object)
         .await?;
     match reply {
         DriverReply::Result(raw) => serde_json::from_str(raw.get())
             .map(Answer::Value)
             .map_err(|e| Error::ResultType(Arc::new(e))),
+        DriverReply::Shared(shared) => Ok(Answer::Value(shared.to_value())),
         DriverReply::Object(shared) => Ok(Answer::Object(Object::new(shared, object.link.clone()))),
         _ => Err(unexpected()),
     }

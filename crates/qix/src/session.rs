@@ -342,6 +342,7 @@ impl Link {
         guard.cancels = None;
         match answer.map_err(|_| Error::SessionGone)? {
             DriverReply::Failed(failure) => Err(Error::from_failure(failure)),
+            DriverReply::DeltaFailed(error) => Err(Error::from_delta(error)),
             reply => Ok(reply),
         }
     }

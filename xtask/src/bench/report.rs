@@ -62,6 +62,11 @@ pub(crate) fn label(metric: &str, unit: &str) -> Option<String> {
         "lagged" => "traffic events missed (all)".to_owned(),
         "server_us" => format!("engine CPU (us/{unit})"),
         "server_share" => "engine CPU share of wall".to_owned(),
+        "us_per_call" => format!("wall time (us/{unit})"),
+        "patches" => format!("patches/{unit}"),
+        "patches_per_s" => "patches/s".to_owned(),
+        "parse_us" => "full parse of the layout (us)".to_owned(),
+        "layout_kib" => "layout (KiB)".to_owned(),
         _ => return None,
     })
 }

@@ -12,14 +12,17 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::objects::{self, Objects, RestorePlan};
-use crate::requests::{Pending, Purpose, Requests, RestoreStep};
+use crate::requests::{DeltaKey, Pending, Purpose, Requests, RestoreStep};
 use crate::sockets::{SocketPhase, Sockets};
 use crate::timer::{TimerId, Timers};
 mod auto;
+mod delta;
 mod replay;
 mod time;
 
 use auto::{AutoState, AUTO};
+#[cfg(test)]
+pub(crate) use delta::NO_DELTA_METHODS;
 
 use crate::{
     Call, Cause, CloseEvent, Command, Config, ConnId, Effect, EngineSession, Event, Failure,
@@ -91,6 +94,8 @@ pub struct Machine {
     /// Read calls a network drop interrupted, waiting for the automatic resume to replay them
     /// (Q-RETRY-1).
     parked: Vec<(Waiter, Box<Call>)>,
+    /// Pairs asked without delta after their patches failed (Q-DELTA-4).
+    delta_off: delta::DeltaOff,
 }
 
 /// What the liveness check has done so far ([`Machine::probe_counts`]).
@@ -232,6 +237,7 @@ impl Machine {
             auto: None,
             jitter,
             parked: Vec::new(),
+            delta_off: delta::DeltaOff::default(),
         }
     }
 
@@ -248,6 +254,7 @@ impl Machine {
             Input::SocketEnded { conn } => self.socket_ended(conn),
             Input::Cancel { waiter } => self.cancel(waiter),
             Input::Released => self.release(),
+            Input::DeltaFailed { handle, method } => self.delta_failed(handle, method),
         }
     }
 
@@ -474,7 +481,7 @@ impl Machine {
         handle: Handle,
         call: EncodedCall,
         object: Option<ObjectKey>,
-        purpose: Purpose,
+        mut purpose: Purpose,
         timeout: Option<Duration>,
     ) -> bool {
         let (Some(link), Some(now)) = (self.link.filter(|link| link.connected), self.now) else {
@@ -488,7 +495,16 @@ impl Machine {
             // Q-RES-3: a resume may have to open the same document again.
             self.last_open_doc = Some(call.clone());
         }
-        let text = call.into_request(id, handle, false, &self.config.protocol);
+        let delta = match &mut purpose {
+            Purpose::Call {
+                delta: Some(key), ..
+            } => {
+                key.asked = self.asks_delta(key);
+                key.asked
+            }
+            _ => false,
+        };
+        let text = call.into_request(id, handle, delta, &self.config.protocol);
         self.effects.push_back(Effect::Send {
             conn: link.conn,
             text,
@@ -557,6 +573,7 @@ impl Machine {
             call,
             returns_object,
             timeout,
+            accepts_delta,
         } = call;
         let Some(handle) = self.objects.get(object).map(|info| info.handle) else {
             return self.fail(waiter, Failure::ObjectClosed);
@@ -567,12 +584,14 @@ impl Machine {
                 call: call.clone(),
                 returns_object,
                 timeout,
+                accepts_delta,
             })
         });
         let purpose = Purpose::Call {
             waiter,
             returns_object,
             replay,
+            delta: self.delta_key(handle, call.method(), accepts_delta, returns_object),
         };
         let timeout = timeout.or(self.config.request_timeout);
         if !self.send(handle, call, Some(object), purpose, timeout) {
@@ -708,6 +727,7 @@ impl Machine {
     }
 
     fn close_objects(&mut self) {
+        self.clear_baselines();
         for key in self.objects.clear() {
             self.emit(Event::ObjectClosed(key));
         }
@@ -771,6 +791,7 @@ impl Machine {
             return;
         };
         link.connected = true;
+        self.clear_baselines();
         self.watch_idle();
         match &mut self.phase {
             Phase::Connecting { greeting, .. } => {
@@ -994,9 +1015,17 @@ impl Machine {
                 }
                 if let Some(pending) = pending {
                     match pending.purpose {
-                        Purpose::Call { waiter, .. } => {
+                        Purpose::Call { waiter, delta, .. } => {
+                            // Q-DELTA-4: an answer that may have moved the engine's baseline
+                            // could not be read.
+                            if let Some(key) = delta {
+                                self.delta_failed(key.handle, key.method.into_string());
+                            }
                             self.fail(waiter, Failure::BadFrame(error));
                             self.settled();
+                        }
+                        Purpose::Abandoned(key) => {
+                            self.delta_failed(key.handle, key.method.into_string())
                         }
                         Purpose::Restore(step, key) => self.restored(key, step, None),
                         Purpose::Probe | Purpose::Cancel => {}
@@ -1029,6 +1058,7 @@ impl Machine {
             }
         }
         for handle in changes.close {
+            self.drop_baselines(handle);
             if let Some(key) = self.objects.remove_by_handle(handle) {
                 self.emit(Event::ObjectClosed(key));
             }
@@ -1038,7 +1068,11 @@ impl Machine {
     /// Q-REQ-4.
     fn response(&mut self, response: Response<RawJson>) {
         let Response {
-            id, body, changes, ..
+            id,
+            body,
+            changes,
+            delta: response_delta,
+            ..
         } = response;
         let Some(pending) = self.requests.take(id) else {
             // Not ours: a plain message, never a notification.
@@ -1053,9 +1087,11 @@ impl Machine {
             Purpose::Call {
                 waiter,
                 returns_object,
+                delta,
                 ..
             } => {
-                self.settle(waiter, returns_object, body);
+                let delta = delta.filter(|_| response_delta);
+                self.settle(waiter, returns_object, delta, body);
                 self.settled();
             }
             Purpose::Restore(step, key) => {
@@ -1065,18 +1101,38 @@ impl Machine {
                 };
                 self.restored(key, step, result)
             }
+            Purpose::Abandoned(key) => {
+                let result = match body {
+                    ResponseBody::Result(raw) => Some(raw),
+                    ResponseBody::Error(_) => None,
+                };
+                self.abandoned_answer(key, response_delta, result)
+            }
             // Answered: a probe by any frame already, a cancel needs nothing more.
             Purpose::Probe | Purpose::Cancel => {}
         }
     }
 
-    fn settle(&mut self, waiter: Waiter, returns_object: bool, body: ResponseBody<RawJson>) {
-        let reply = match body {
-            ResponseBody::Error(error) => Reply::Failed(Failure::Engine(error)),
-            ResponseBody::Result(raw) if !returns_object => Reply::Result(raw),
+    fn settle(
+        &mut self,
+        waiter: Waiter,
+        returns_object: bool,
+        delta: Option<DeltaKey>,
+        body: ResponseBody<RawJson>,
+    ) {
+        let reply = match (body, delta) {
+            (ResponseBody::Error(error), _) => Reply::Failed(Failure::Engine(error)),
+            // Q-DELTA-1: the answer says it holds patches (enigma.js I8 reads the response's
+            // flag, not the request's). Never for a call that returns an object.
+            (ResponseBody::Result(result), Some(DeltaKey { handle, method, .. })) => Reply::Delta {
+                handle,
+                method,
+                result,
+            },
+            (ResponseBody::Result(raw), None) if !returns_object => Reply::Result(raw),
             // Registered after the change array was applied: no `changed` for its own
             // response (enigma.js C8).
-            ResponseBody::Result(raw) => match objects::object_ref(raw.get()) {
+            (ResponseBody::Result(raw), None) => match objects::object_ref(raw.get()) {
                 Ok(object) => Reply::Object(self.objects.register(object)),
                 Err(failure) => Reply::Failed(failure),
             },

@@ -22,7 +22,8 @@ impl Machine {
 
     /// Q-CANCEL-1: the caller is gone; the call leaves the table and the engine stops.
     pub(super) fn cancel(&mut self, waiter: Waiter) {
-        if let Some((id, _)) = self.requests.take_call(waiter) {
+        if let Some((id, pending)) = self.requests.take_call(waiter) {
+            self.abandon_delta(id, pending);
             self.send_cancel(id);
             self.settled();
         } else {
@@ -34,6 +35,7 @@ impl Machine {
     pub(super) fn request_expired(&mut self, id: RequestId, pending: Pending, now: Instant) {
         if let Purpose::Call { waiter, .. } = pending.purpose {
             let elapsed = now.saturating_duration_since(pending.sent);
+            self.abandon_delta(id, pending);
             self.fail(
                 waiter,
                 Failure::Timeout {

@@ -130,6 +130,22 @@ impl FakeEngine {
                 )
             }
         };
+        if request.delta == Some(true) {
+            // As the engine: every member of the result as one patch list (a whole value at
+            // `/` is the first answer's form).
+            let patches = match result {
+                Value::Object(members) => members
+                    .into_iter()
+                    .map(|(name, value)| {
+                        (name, json!([{"op": "add", "path": "/", "value": value}]))
+                    })
+                    .collect(),
+                _ => serde_json::Map::new(),
+            };
+            let mut response = Response::result(request.id, raw(Value::Object(patches)));
+            response.delta = true;
+            return response;
+        }
         Response::result(request.id, raw(result))
     }
 }
@@ -236,7 +252,11 @@ impl Harness {
             Effect::DropConnection { conn } => {
                 self.live.remove(conn);
             }
-            Effect::Reply { .. } | Effect::Emit(_) => {}
+            Effect::Reply { .. }
+            | Effect::Emit(_)
+            | Effect::DropBaselines { .. }
+            | Effect::ApplyDelta { .. }
+            | Effect::ClearBaselines => {}
         }
     }
 
@@ -337,6 +357,7 @@ impl Harness {
             call: crate::tests::encoded(method, &params),
             returns_object,
             timeout: None,
+            accepts_delta: true,
         }))
     }
 

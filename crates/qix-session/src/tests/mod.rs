@@ -4,6 +4,7 @@
 
 mod auto;
 mod connections;
+mod delta;
 mod harness;
 mod malformed;
 mod props;

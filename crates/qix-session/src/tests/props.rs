@@ -189,6 +189,7 @@ fn op() -> impl Strategy<Value = Op> {
         "GetDimension",
         "GetField",
         "GetLayout",
+        "GetProperties",
         "EngineVersion",
     ]);
     let object = prop_oneof![8 => 0u8..2, 1 => 100u8..=255];
@@ -197,7 +198,8 @@ fn op() -> impl Strategy<Value = Op> {
         10 => (object, method, prop::bool::weighted(0.15), prop::option::weighted(0.2, 1u16..8_000))
             .prop_map(|(object, method, odd, timeout)| {
                 // Mostly the right flag for the method; sometimes not, to get bad responses.
-                let returns_object = method.starts_with("Get") && method != "GetLayout"
+                let returns_object = method.starts_with("Get")
+                    && !matches!(method, "GetLayout" | "GetProperties")
                     || method == "OpenDoc";
                 Op::Call { object, method, returns_object: returns_object != odd, timeout }
             }),
@@ -302,6 +304,10 @@ struct Checker {
     resumed_now: bool,
     /// The session replays reads (Q-RETRY-1).
     replay: bool,
+    /// Connections whose baselines were cleared when they connected (Q-DELTA-2).
+    cleared: HashSet<ConnId>,
+    /// Requests written with `"delta": true` (Q-DELTA-1).
+    delta_requests: HashSet<RequestId>,
 }
 
 impl Checker {
@@ -356,6 +362,32 @@ impl Checker {
                     self.gone.insert(*conn);
                 }
                 Effect::Reply { waiter, reply } => self.reply(*waiter, reply, before, input),
+                // Q-DELTA-2: only for a handle the engine listed as closed.
+                Effect::DropBaselines { .. } => {
+                    assert!(matches!(input, Fed::Response(_) | Fed::Other))
+                }
+                // Q-DELTA-2: the late delta answer of a call whose caller is gone (dropped,
+                // or timed out and already answered) is still applied.
+                Effect::ApplyDelta { .. } => {
+                    let Fed::Response(id) = input else {
+                        panic!("ApplyDelta for {input:?}")
+                    };
+                    assert!(
+                        self.delta_requests.contains(id),
+                        "request {id} asked no delta"
+                    );
+                    let waiter = self.calls[id];
+                    assert!(
+                        self.cancelled.contains(&waiter) || self.replies.contains_key(&waiter),
+                        "ApplyDelta for {waiter:?}, which still waits"
+                    );
+                }
+                // Q-DELTA-2: every new connection starts with no baseline.
+                Effect::ClearBaselines => {
+                    if let Fed::Connected(conn) = input {
+                        self.cleared.insert(*conn);
+                    }
+                }
                 Effect::Emit(event) => self.event(h, event, before, after, input, effects),
             }
         }
@@ -494,6 +526,25 @@ impl Checker {
             h.machine.object(object).is_some(),
             "sent for a closed object"
         );
+        if request.delta == Some(true) {
+            // Q-DELTA-1: only user calls ask (made now, or kept reads replayed after the
+            // resume, Q-RETRY-1), never for the methods kept off, and only on a connection that
+            // started with no baseline (Q-DELTA-2).
+            assert!(
+                matches!(input, Fed::Command(_, Kind::Call)) || self.resumed_now,
+                "{request:?}"
+            );
+            assert!(
+                !crate::machine::NO_DELTA_METHODS.contains(&request.method.as_str()),
+                "{} asked with delta",
+                request.method
+            );
+            assert!(
+                self.cleared.contains(&conn),
+                "delta before the baselines were cleared"
+            );
+            self.delta_requests.insert(request.id);
+        }
         match input {
             Fed::Command(waiter, Kind::Call) => {
                 assert_eq!(before, State::Open);
@@ -546,6 +597,13 @@ impl Checker {
                 self.resume = None;
             }
             Reply::Failed(_) if Some(waiter) == self.resume => self.resume = None,
+            // Q-DELTA-1: the model engine marks an answer delta only when asked.
+            Reply::Delta { .. } => {
+                let Fed::Response(id) = input else {
+                    panic!("a delta reply to {input:?}")
+                };
+                assert!(self.delta_requests.contains(id), "delta reply to {id}");
+            }
             _ => {}
         }
         // A response settles the call it answers, and no other.
@@ -666,7 +724,7 @@ enum Fed {
     /// A frame that decodes as the response to this request id.
     Response(RequestId),
     Suspend(CloseEvent),
-    Connected,
+    Connected(ConnId),
     Closed(CloseEvent),
     Other,
 }
@@ -786,6 +844,7 @@ impl Run {
                     call: crate::tests::encoded(method, &json!([format!("{method}-id")])),
                     returns_object,
                     timeout: timeout.map(|ms| Duration::from_millis(u64::from(ms))),
+                    accepts_delta: true,
                 };
                 self.command(Command::Call(call), Kind::Call);
             }
@@ -810,7 +869,7 @@ impl Run {
             // nothing after it reported the connection gone.
             Op::Connected { conn } => {
                 if let Some(conn) = self.conn(conn).filter(|c| !self.checker.gone.contains(c)) {
-                    self.feed(Input::Connected { conn }, Fed::Connected);
+                    self.feed(Input::Connected { conn }, Fed::Connected(conn));
                 }
             }
             Op::ConnectFailed { conn } => {

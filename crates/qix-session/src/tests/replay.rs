@@ -18,10 +18,12 @@ fn config(replay_reads: bool, max_attempts: u32) -> Config {
         replay_reads,
         ..AutoResume::default()
     };
+    // Plain answers: the replay is what is checked here (the proptest has both together).
     Config {
         suspend_on_close: true,
         liveness: None,
         auto_resume: Some(policy),
+        delta: false,
         ..Config::default()
     }
 }

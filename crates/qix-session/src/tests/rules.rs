@@ -14,10 +14,13 @@ use crate::{
 /// The rules of this file run without liveness probes and without a bound on the whole resume
 /// (Q-LIVE-1 and Q-TIME-1 have their own tests, in `time.rs`): jumping the clock to the next
 /// deadline would otherwise fire them between the steps these tests check.
+/// The rules other than Q-DELTA-* are checked on plain answers; the delta rules have their
+/// own tests (and the property test runs with the default, delta on).
 fn config() -> Config {
     Config {
         liveness: None,
         resume_timeout: Duration::MAX,
+        delta: false,
         ..Config::default()
     }
 }
@@ -1069,6 +1072,14 @@ fn q_ev_2_traffic_then_changed_then_closed_then_the_reply() {
                 }
             ),
             format!("{:?}", Event::ObjectChanged(doc.key)),
+            // Q-DELTA-2: the closed handle's baselines go with it.
+            format!(
+                "{:?}",
+                Effect::DropBaselines {
+                    handle: chart.handle,
+                    method: None
+                }
+            ),
             format!("{:?}", Event::ObjectClosed(chart.key)),
             "reply".to_owned(),
         ]

@@ -14,6 +14,7 @@ use crate::{
 fn quiet() -> Config {
     Config {
         liveness: None,
+        delta: false,
         ..Config::default()
     }
 }
@@ -24,6 +25,7 @@ fn timed_call(h: &mut Harness, object: crate::ObjectKey, timeout: Duration) -> c
         call: crate::tests::encoded("DoReload", &json!([])),
         returns_object: false,
         timeout: Some(timeout),
+        accepts_delta: true,
     }))
 }
 

@@ -41,6 +41,16 @@ pub enum Error {
     /// -2: the engine answered an object request with `qHandle: null, qType: null`.
     #[error("Object not found")]
     ObjectNotFound,
+    /// -3: a member of a delta answer's `result` is not an array of patches (Q-DELTA-1). Only
+    /// this call fails; that method on that object is asked without delta from then on
+    /// (Q-DELTA-4).
+    #[error("Expected array of patches: {0}")]
+    ExpectedArrayOfPatches(#[source] qix_delta::Error),
+    /// -4: a patch of a delta answer could not be applied (enigma.js gives this code to every
+    /// patch that fails; the [`qix_delta::PatchError`] inside says which patch and why). Only
+    /// this call fails, as for -3.
+    #[error("Patch has no parent: {0}")]
+    PatchHasNoParent(#[source] qix_delta::Error),
     /// -11: the session is suspended (or suspending, or resuming).
     #[error("Session suspended")]
     SessionSuspended,
@@ -173,7 +183,8 @@ impl From<qix_rpc::MethodError> for Error {
 
 impl Error {
     /// The enigma.js code of a session failure: -1 `NOT_CONNECTED` (also for a transport that
-    /// failed and a session whose driver is gone), -2 `OBJECT_NOT_FOUND`, -11
+    /// failed and a session whose driver is gone), -2 `OBJECT_NOT_FOUND`, -3
+    /// `EXPECTED_ARRAY_OF_PATCHES`, -4 `PATCH_HAS_NO_PARENT`, -11
     /// `SESSION_SUSPENDED`, -12 `SESSION_NOT_ATTACHED`. `None` for engine errors (see
     /// [`engine_code`](Self::engine_code)) and for errors enigma.js never produced.
     pub fn enigma_code(&self) -> Option<i32> {
@@ -184,6 +195,8 @@ impl Error {
             | Self::Transport(_)
             | Self::SessionGone => Some(codes::NOT_CONNECTED),
             Self::ObjectNotFound => Some(codes::OBJECT_NOT_FOUND),
+            Self::ExpectedArrayOfPatches(_) => Some(codes::EXPECTED_ARRAY_OF_PATCHES),
+            Self::PatchHasNoParent(_) => Some(codes::PATCH_HAS_NO_PARENT),
             Self::SessionSuspended => Some(codes::SESSION_SUSPENDED),
             Self::SessionNotAttached => Some(codes::SESSION_NOT_ATTACHED),
             _ => None,
@@ -324,6 +337,18 @@ impl Error {
                 elapsed,
             },
             other => other,
+        }
+    }
+
+    /// A delta answer that could not be applied (Q-DELTA-1).
+    pub(crate) fn from_delta(error: qix_delta::Error) -> Self {
+        if error.is_expected_array_of_patches() {
+            Self::ExpectedArrayOfPatches(error)
+        } else if error.patch_error().is_some() {
+            Self::PatchHasNoParent(error)
+        } else {
+            // The frame decoded, so its result is JSON: this is not expected to happen.
+            Self::BadResponse(error.to_string())
         }
     }
 

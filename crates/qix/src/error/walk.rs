@@ -74,6 +74,10 @@ fn expected(error: &Error) -> Expected {
         Error::SessionGone => expect("driver task has stopped", false, Some(-1), true, false),
         Error::NoRuntime => expect("no tokio runtime", false, None, false, false),
         Error::Listener(_) => expect("listener", true, None, false, false),
+        Error::ExpectedArrayOfPatches(_) => {
+            expect("Expected array of patches", true, Some(-3), false, false)
+        }
+        Error::PatchHasNoParent(_) => expect("Patch has no parent", true, Some(-4), false, false),
         Error::Refused(_) => expect("refused by an interceptor", false, None, false, false),
         Error::Interrupted { .. } => {
             expect("may or may not have run", false, Some(-1), true, false)
@@ -82,7 +86,7 @@ fn expected(error: &Error) -> Expected {
 }
 
 /// How many variants `expected` has arms for; each needs a sample below.
-const VARIANTS: usize = 26;
+const VARIANTS: usize = 28;
 
 fn samples() -> Vec<Error> {
     let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
@@ -141,6 +145,20 @@ fn samples() -> Vec<Error> {
         Error::NoRuntime,
         Error::Listener(qix_events::ListenError::Thread {
             reason: "no threads left".to_owned(),
+        }),
+        Error::ExpectedArrayOfPatches(qix_delta::Error::ExpectedArrayOfPatches {
+            member: Some("qLayout".to_owned()),
+            found: "an object",
+        }),
+        Error::PatchHasNoParent(qix_delta::Error::Patch {
+            member: Some("qLayout".to_owned()),
+            error: Box::new(
+                qix_delta::apply(
+                    &mut serde_json::json!({}),
+                    qix_delta::parse_patches(r#"[{"op":"add","path":"/a/b","value":1}]"#).unwrap(),
+                )
+                .unwrap_err(),
+            ),
         }),
         Error::Refused("read-only session".to_owned()),
         Error::Interrupted {
