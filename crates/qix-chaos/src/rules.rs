@@ -143,6 +143,8 @@ pub(crate) struct Timing {
     /// How many calls may be in flight, and how many callers the session has at most.
     pub(crate) max_in_flight: usize,
     pub(crate) callers: usize,
+    /// How long an open waits for `OnConnected` once connected (Q-OPEN-4).
+    pub(crate) on_connected_timeout: Duration,
 }
 
 /// Slack on every bound: the few ticks between a deadline and the reply reaching its caller.
@@ -160,7 +162,8 @@ impl Bounds {
             + SLACK;
         Bounds {
             call,
-            open: timing.connect_timeout + SLACK,
+            // Connected within its timeout, an open still waits for `OnConnected` (Q-OPEN-4).
+            open: timing.connect_timeout + timing.on_connected_timeout + SLACK,
             suspend: timing.close_timeout + SLACK,
             // The resume's own bound; a close that takes over waits for the connect first.
             resume: timing.resume_timeout + SLACK,

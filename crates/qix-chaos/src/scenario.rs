@@ -276,7 +276,7 @@ fn build(
     proxy: &Proxy,
     callers: usize,
 ) -> (Slot, bool) {
-    let timing = Timing {
+    let mut timing = Timing {
         request_timeout: Duration::from_millis(rng.u64(500..=8_000)),
         liveness_interval: Duration::from_millis(rng.u64(1_000..=20_000)),
         liveness_timeout: Duration::from_millis(rng.u64(500..=10_000)),
@@ -291,6 +291,7 @@ fn build(
             _ => 1024,
         },
         callers,
+        on_connected_timeout: Duration::ZERO, // drawn below, where it always was
     };
     let mut liveness = Liveness::default();
     liveness.interval = timing.liveness_interval;
@@ -301,6 +302,7 @@ fn build(
     // Sessions with a TTL can re-attach; those without get a fresh engine session.
     let ttl = if rng.bool() { 30 } else { 0 };
     let url = proxy.url(&format!("/app/chaos.qvf/identity/s{index}/ttl/{ttl}"));
+    timing.on_connected_timeout = Duration::from_millis(rng.u64(200..=2_000));
     let mut builder = Session::builder(url)
         .suspend_on_close(suspend_on_close)
         .request_timeout(timing.request_timeout)
@@ -308,7 +310,7 @@ fn build(
         .connect_timeout(timing.connect_timeout)
         .close_timeout(timing.close_timeout)
         .resume_timeout(timing.resume_timeout)
-        .on_connected_timeout(Duration::from_millis(rng.u64(200..=2_000)))
+        .on_connected_timeout(timing.on_connected_timeout)
         .max_in_flight(timing.max_in_flight)
         .event_capacity(4096);
     if auto {
