@@ -194,7 +194,7 @@ impl Harness {
                         "waiter {waiter} answered twice or never asked: {reply:?}"
                     );
                     self.answered.insert(waiter);
-                    if let Reply::Opened(info) | Reply::Object(info) = &reply {
+                    if let Reply::Opened(info) | Reply::Object { info, .. } = &reply {
                         self.objects.push(info.key);
                     }
                 }

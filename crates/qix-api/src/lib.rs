@@ -60,7 +60,9 @@
 //!   module); `Default` leaves every optional param out, as the short form does.
 //! - **Results.** A single out-parameter is returned as itself (`get_layout` returns the
 //!   layout, not `{qLayout}`); several come back as a `<Method>Output` struct; a method that
-//!   returns an object returns the wrapper of its class (`open_doc` gives a [`Doc`]).
+//!   returns an object returns the wrapper of its class (`open_doc` gives a [`Doc`]), or, when
+//!   the engine answers more with it, a `<Method>Output` holding the wrapper as `object` and
+//!   the rest (`create_session_app` gives the app and its `session_app_id`).
 //! - **Types.** The schema's types are in [`types`], under the schema's names. Members are
 //!   the engine's names without their `q`, in snake_case (`qInfo` is `info`, `qType` is
 //!   `r#type`), all `Option`: the schema requires none. Numbers the engine can send as `"NaN"`

@@ -234,7 +234,12 @@ async fn every_kind_of_mock_answer_reads_into_the_generated_types() {
         })
         .await
         .unwrap();
-    assert_eq!(object.object().id(), "made");
+    // The engine's other out-parameter comes along with the object.
+    assert_eq!(object.object.object().id(), "made");
+    assert_eq!(
+        object.info.as_ref().and_then(|info| info.id.as_deref()),
+        Some("made")
+    );
     assert!(doc.destroy_object("made").await.unwrap());
     let session_object = doc
         .create_session_object(&GenericObjectProperties {
@@ -251,14 +256,23 @@ async fn every_kind_of_mock_answer_reads_into_the_generated_types() {
     assert!(!doc.destroy_session_object("temp").await.unwrap());
 
     let made = doc.create_dimension(&Default::default()).await.unwrap();
-    assert!(doc.destroy_dimension(made.object().id()).await.unwrap());
+    assert!(doc
+        .destroy_dimension(made.object.object().id())
+        .await
+        .unwrap());
     let made = doc.create_measure(&Default::default()).await.unwrap();
-    assert!(doc.destroy_measure(made.object().id()).await.unwrap());
+    assert!(doc
+        .destroy_measure(made.object.object().id())
+        .await
+        .unwrap());
     let made = doc.create_bookmark(&Default::default()).await.unwrap();
-    assert!(doc.destroy_bookmark(made.object().id()).await.unwrap());
+    assert!(doc
+        .destroy_bookmark(made.object.object().id())
+        .await
+        .unwrap());
     let made = doc.create_variable_ex(&Default::default()).await.unwrap();
     assert!(doc
-        .destroy_variable_by_id(made.object().id())
+        .destroy_variable_by_id(made.object.object().id())
         .await
         .unwrap());
 
@@ -275,8 +289,11 @@ async fn every_kind_of_mock_answer_reads_into_the_generated_types() {
 #[tokio::test]
 async fn a_session_app_is_a_doc() {
     let s = setup().await;
-    let app = s.global.create_session_app().await.unwrap();
+    let made = s.global.create_session_app().await.unwrap();
+    let app = made.object;
     assert!(app.object().id().starts_with("SessionApp_"));
+    // qSessionAppId, which call_object alone would drop, names the same app.
+    assert_eq!(made.session_app_id.as_deref(), Some(app.object().id()));
     let layout = app.get_app_layout().await.unwrap();
     assert_eq!(layout.is_session_app, Some(true));
 }

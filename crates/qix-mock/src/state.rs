@@ -569,7 +569,12 @@ impl EngineState {
                 id: id.clone(),
             },
         )?;
-        Ok(json!({"qReturn": object_ref(kind, handle, &generic_type, &id)}))
+        let reference = object_ref(kind, handle, &generic_type, &id);
+        if session_scoped {
+            return Ok(json!({"qReturn": reference}));
+        }
+        // The Create* methods of persistent objects also answer the new object's qInfo.
+        Ok(json!({"qInfo": {"qId": id, "qType": generic_type}, "qReturn": reference}))
     }
 
     fn id_taken(&self, session: SessionId, id: &str) -> bool {

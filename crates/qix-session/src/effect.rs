@@ -95,8 +95,15 @@ pub enum Reply {
         /// The `result` member, unparsed.
         result: RawJson,
     },
-    /// A call that returns an object succeeded: the object, registered.
-    Object(ObjectInfo),
+    /// A call that returns an object succeeded: the object, registered, and the whole
+    /// `result`, for the method's other out-parameters (`qInfo`, `qNewObject`,
+    /// `qSessionAppId` ...).
+    Object {
+        /// The object `qReturn` names.
+        info: ObjectInfo,
+        /// The `result` member, unparsed.
+        result: RawJson,
+    },
     /// `Close`, `Suspend` or `Resume` completed.
     Done,
     /// The command failed.

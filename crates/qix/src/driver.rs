@@ -65,7 +65,8 @@ pub(crate) enum DriverReply {
     Shared(SharedResult),
     /// A delta answer whose patches did not apply (Q-DELTA-1).
     DeltaFailed(qix_delta::Error),
-    Object(Arc<ObjectShared>),
+    /// The object, and the whole `result` for the method's other out-parameters.
+    Object(Arc<ObjectShared>, RawJson),
     Done,
     Failed(Failure),
 }
@@ -550,7 +551,9 @@ impl Driver {
                     }
                     let reply = match reply {
                         Reply::Opened(info) => DriverReply::Opened(self.emitter.object(info)),
-                        Reply::Object(info) => DriverReply::Object(self.emitter.object(info)),
+                        Reply::Object { info, result } => {
+                            DriverReply::Object(self.emitter.object(info), result)
+                        }
                         Reply::Result(raw) => DriverReply::Result(raw),
                         Reply::Delta {
                             handle,

@@ -256,10 +256,28 @@ impl Object {
         method: &str,
         params: serde_json::Value,
     ) -> Result<Object, Error> {
+        self.call_object_with_result(method, params)
+            .await
+            .map(|(object, _)| object)
+    }
+
+    /// Like [`call_object`](Self::call_object), with the whole `result` as well, for the
+    /// method's other out-parameters: `GetOrCreateObject`'s `qNewObject`, `CreateSessionApp`'s
+    /// `qSessionAppId`, `CreateObject`'s `qInfo` ... It shares the bytes of the engine's frame.
+    pub async fn call_object_with_result(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<(Object, RawJson), Error> {
         if let Some(pipeline) = self.link.pipeline() {
             let request = Request::new(self.clone(), method, params, true);
             return match pipeline.run(request).await? {
-                Answer::Object(object) => Ok(object),
+                Answer::Object { object, result } => {
+                    // What the interceptors settled on, written out again.
+                    let text = serde_json::to_string(&result)
+                        .map_err(|e| Error::ResultType(Arc::new(e)))?;
+                    Ok((object, RawJson::new(text).map_err(Error::BadFrame)?))
+                }
                 Answer::Value(_) => Err(Error::BadResponse(format!(
                     "an interceptor answered {method}, which returns an object, with a value"
                 ))),
@@ -269,7 +287,9 @@ impl Object {
             .send(method, EncodedCall::new(method, &params)?, true, false)
             .await?
         {
-            DriverReply::Object(shared) => Ok(Object::new(shared, self.link.clone())),
+            DriverReply::Object(shared, result) => {
+                Ok((Object::new(shared, self.link.clone()), result))
+            }
             _ => Err(unexpected()),
         }
     }
@@ -284,7 +304,7 @@ impl Object {
         let request = Request::new(self.clone(), method, params, false);
         match pipeline.run(request).await? {
             Answer::Value(value) => Ok(value),
-            Answer::Object(_) => Err(Error::BadResponse(format!(
+            Answer::Object { .. } => Err(Error::BadResponse(format!(
                 "an interceptor answered {method} with an object where a value was expected"
             ))),
         }
@@ -366,7 +386,11 @@ pub(crate) async fn dispatch(request: &Request) -> Outcome {
             .map(Answer::Value)
             .map_err(|e| Error::ResultType(Arc::new(e))),
         DriverReply::Shared(shared) => Ok(Answer::Value(shared.to_value())),
-        DriverReply::Object(shared) => Ok(Answer::Object(Object::new(shared, object.link.clone()))),
+        DriverReply::Object(shared, result) => Ok(Answer::Object {
+            object: Object::new(shared, object.link.clone()),
+            result: serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(Arc::new(e)))?,
+        }),
         _ => Err(unexpected()),
     }
 }

@@ -73,6 +73,9 @@ pub(crate) fn class(class: &Class) -> String {
         if method.outs.len() > 1 && method.returns.is_none() {
             output_struct(&mut out, class, method);
         }
+        if method.returns.is_some() && !extra_outs(method).is_empty() {
+            object_output_structs(&mut out, class, method);
+        }
     }
     out
 }
@@ -92,18 +95,15 @@ fn method_doc(class: &Class, method: &MethodDef) -> String {
         }
         notes.push(list);
     }
-    if method.returns.is_some() && method.outs.len() > 1 {
-        let others: Vec<String> = method
-            .outs
+    if method.returns.is_some() && !extra_outs(method).is_empty() {
+        let others: Vec<String> = extra_outs(method)
             .iter()
-            .filter(|o| o.ty != Ty::Named("ObjectInterface".to_owned()))
             .map(|o| format!("`{}`", o.wire))
             .collect();
         notes.push(format!(
-            "Returns the object only: the engine's other out-parameters ({}) are dropped by \
-             [`qix::Object::call_object`]; the object's id and type are on \
-             [`object()`](Self::object).",
-            others.join(", ")
+            "Returns the object with the engine's other out-parameters ({}), in [`{}`].",
+            others.join(", "),
+            method.output_name()
         ));
     }
     notes.extend(stability_note(method.stability.as_deref()));
@@ -122,6 +122,20 @@ fn deprecation(out: &mut String, method: &MethodDef) {
 /// The return type and the expression that makes the call with `params`.
 fn call(method: &MethodDef, params: &str) -> (String, String) {
     let wire = &method.wire;
+    if let (Some(class), false) = (&method.returns, extra_outs(method).is_empty()) {
+        let output = method.output_name();
+        let fields: Vec<String> = extra_outs(method)
+            .iter()
+            .map(|o| format!("{0}: rest.{0}", o.rust))
+            .collect();
+        return (
+            output.clone(),
+            format!(
+                "{{\n            let (object, result) = self.object.call_object_with_result(\"{wire}\", {params}).await?;\n            let rest: {output}Rest = serde_json::from_str(result.get()).map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;\n            Ok({output} {{ object: crate::{class}::from(object), {} }})\n        }}",
+                fields.join(", ")
+            ),
+        );
+    }
     if let Some(class) = &method.returns {
         return (
             format!("crate::{class}"),
@@ -253,6 +267,49 @@ fn options_struct(out: &mut String, class: &Class, method: &MethodDef) {
             param.rust,
             field_ty(&param.ty)
         );
+    }
+    out.push_str("}\n\n");
+}
+
+/// The out-parameters of an object-returning method other than the object itself.
+fn extra_outs(method: &MethodDef) -> Vec<&Field> {
+    method
+        .outs
+        .iter()
+        .filter(|o| o.ty != Ty::Named("ObjectInterface".to_owned()))
+        .collect()
+}
+
+/// What an object-returning method with other out-parameters returns, and the private struct
+/// those are read into from the result.
+fn object_output_structs(out: &mut String, class: &Class, method: &MethodDef) {
+    let output = method.output_name();
+    let returns = method.returns.as_deref().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "/// What [`{}::{}`] returns: the object and the engine's other out-parameters.",
+        class.name, method.rust
+    );
+    out.push_str("#[derive(Debug, Clone)]\n");
+    let _ = writeln!(out, "pub struct {output} {{");
+    out.push_str("    /// The object the engine returned (`qReturn`).\n");
+    let _ = writeln!(out, "    pub object: crate::{returns},");
+    for field in extra_outs(method) {
+        let fallback = format!("The `{}` member.", field.wire);
+        out.push_str(&item_doc(field.doc.as_deref(), &fallback, &[], 4));
+        let _ = writeln!(
+            out,
+            "    pub {}: Option<{}>,",
+            field.rust,
+            field_ty(&field.ty)
+        );
+    }
+    out.push_str("}\n\n");
+    out.push_str("#[derive(serde::Deserialize)]\n");
+    let _ = writeln!(out, "struct {output}Rest {{");
+    for field in extra_outs(method) {
+        let _ = writeln!(out, "    #[serde(rename = \"{}\")]", field.wire);
+        let _ = writeln!(out, "    {}: Option<{}>,", field.rust, field_ty(&field.ty));
     }
     out.push_str("}\n\n");
 }

@@ -702,19 +702,27 @@ impl Doc {
     ///
     /// * `prop`: Information about the object.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateObjectOutput`].
     ///
     /// Engine method `Doc.CreateObject`.
     pub async fn create_object(
         &self,
         prop: &GenericObjectProperties,
-    ) -> Result<crate::GenericObject, Error> {
+    ) -> Result<CreateObjectOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("CreateObject", params.finish())
-            .await
-            .map(crate::GenericObject::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateObject", params.finish())
+                .await?;
+            let rest: CreateObjectOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateObjectOutput {
+                object: crate::GenericObject::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Get or create a generic object at app level with a specific Id and Type.
@@ -728,7 +736,7 @@ impl Doc {
     ///
     /// * `prop`: GenericObjectProperties with at least Info : { "qId": "&lt;identifier of the new generic object&gt;", "qType": "&lt;type of the new generic object&gt;" }
     ///
-    /// Returns the object only: the engine's other out-parameters (`qNewObject`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qNewObject`), in [`GetOrCreateObjectOutput`].
     ///
     /// **Experimental** in the engine's API: it may change or go.
     ///
@@ -736,13 +744,21 @@ impl Doc {
     pub async fn get_or_create_object(
         &self,
         prop: &GenericObjectProperties,
-    ) -> Result<crate::GenericObject, Error> {
+    ) -> Result<GetOrCreateObjectOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("GetOrCreateObject", params.finish())
-            .await
-            .map(crate::GenericObject::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("GetOrCreateObject", params.finish())
+                .await?;
+            let rest: GetOrCreateObjectOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(GetOrCreateObjectOutput {
+                object: crate::GenericObject::from(object),
+                new_object: rest.new_object,
+            })
+        }
     }
 
     /// Removes an app object.
@@ -942,19 +958,27 @@ impl Doc {
     ///
     /// * `prop`: Information about the properties.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateDimensionOutput`].
     ///
     /// Engine method `Doc.CreateDimension`.
     pub async fn create_dimension(
         &self,
         prop: &GenericDimensionProperties,
-    ) -> Result<crate::GenericDimension, Error> {
+    ) -> Result<CreateDimensionOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("CreateDimension", params.finish())
-            .await
-            .map(crate::GenericDimension::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateDimension", params.finish())
+                .await?;
+            let rest: CreateDimensionOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateDimensionOutput {
+                object: crate::GenericDimension::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Removes a dimension.
@@ -1016,19 +1040,27 @@ impl Doc {
     ///
     /// * `prop`: Information about the properties.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateMeasureOutput`].
     ///
     /// Engine method `Doc.CreateMeasure`.
     pub async fn create_measure(
         &self,
         prop: &GenericMeasureProperties,
-    ) -> Result<crate::GenericMeasure, Error> {
+    ) -> Result<CreateMeasureOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("CreateMeasure", params.finish())
-            .await
-            .map(crate::GenericMeasure::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateMeasure", params.finish())
+                .await?;
+            let rest: CreateMeasureOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateMeasureOutput {
+                object: crate::GenericMeasure::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Removes a generic measure.
@@ -1147,19 +1179,27 @@ impl Doc {
     ///
     /// * `prop`: Name of the variable. Variable names are case sensitive and must be unique.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateVariableExOutput`].
     ///
     /// Engine method `Doc.CreateVariableEx`.
     pub async fn create_variable_ex(
         &self,
         prop: &GenericVariableProperties,
-    ) -> Result<crate::GenericVariable, Error> {
+    ) -> Result<CreateVariableExOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("CreateVariableEx", params.finish())
-            .await
-            .map(crate::GenericVariable::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateVariableEx", params.finish())
+                .await?;
+            let rest: CreateVariableExOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateVariableExOutput {
+                object: crate::GenericVariable::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Removes a variable.
@@ -1368,19 +1408,27 @@ impl Doc {
     ///
     /// * `prop`: Properties for the object.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateBookmarkOutput`].
     ///
     /// Engine method `Doc.CreateBookmark`.
     pub async fn create_bookmark(
         &self,
         prop: &GenericBookmarkProperties,
-    ) -> Result<crate::GenericBookmark, Error> {
+    ) -> Result<CreateBookmarkOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qProp", prop)?;
-        self.object
-            .call_object("CreateBookmark", params.finish())
-            .await
-            .map(crate::GenericBookmark::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateBookmark", params.finish())
+                .await?;
+            let rest: CreateBookmarkOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateBookmarkOutput {
+                object: crate::GenericBookmark::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Removes a bookmark.
@@ -3017,7 +3065,7 @@ impl Doc {
     ///
     /// * `prop`: Properties for the object.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateBookmarkExOutput`].
     ///
     /// **Experimental** in the engine's API: it may change or go.
     ///
@@ -3025,7 +3073,7 @@ impl Doc {
     pub async fn create_bookmark_ex(
         &self,
         prop: &GenericBookmarkProperties,
-    ) -> Result<crate::GenericBookmark, Error> {
+    ) -> Result<CreateBookmarkExOutput, Error> {
         self.create_bookmark_ex_with(prop, CreateBookmarkExOptions::default())
             .await
     }
@@ -3035,14 +3083,22 @@ impl Doc {
         &self,
         prop: &GenericBookmarkProperties,
         optional: CreateBookmarkExOptions,
-    ) -> Result<crate::GenericBookmark, Error> {
+    ) -> Result<CreateBookmarkExOutput, Error> {
         let mut params = wire::Params::new(2);
         params.push("qProp", prop)?;
         params.push_opt("qObjectIdsToPatch", optional.object_ids_to_patch.as_ref())?;
-        self.object
-            .call_object("CreateBookmarkEx", params.finish())
-            .await
-            .map(crate::GenericBookmark::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateBookmarkEx", params.finish())
+                .await?;
+            let rest: CreateBookmarkExOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateBookmarkExOutput {
+                object: crate::GenericBookmark::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Save a copy of an app with a different name.
@@ -3379,10 +3435,10 @@ impl Doc {
     ///
     /// * `id`: Identifier of the bookmark.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`ReplaceBookmarkOutput`].
     ///
     /// Engine method `Doc.ReplaceBookmark`.
-    pub async fn replace_bookmark(&self, id: &str) -> Result<crate::GenericBookmark, Error> {
+    pub async fn replace_bookmark(&self, id: &str) -> Result<ReplaceBookmarkOutput, Error> {
         self.replace_bookmark_with(id, ReplaceBookmarkOptions::default())
             .await
     }
@@ -3392,15 +3448,23 @@ impl Doc {
         &self,
         id: &str,
         optional: ReplaceBookmarkOptions,
-    ) -> Result<crate::GenericBookmark, Error> {
+    ) -> Result<ReplaceBookmarkOutput, Error> {
         let mut params = wire::Params::new(3);
         params.push("qId", id)?;
         params.push_opt("qIgnorePatches", optional.ignore_patches.as_ref())?;
         params.push_opt("qObjectIdsToPatch", optional.object_ids_to_patch.as_ref())?;
-        self.object
-            .call_object("ReplaceBookmark", params.finish())
-            .await
-            .map(crate::GenericBookmark::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("ReplaceBookmark", params.finish())
+                .await?;
+            let rest: ReplaceBookmarkOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(ReplaceBookmarkOutput {
+                object: crate::GenericBookmark::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Clear the soft properties of all generic objects in the app
@@ -3517,6 +3581,81 @@ pub struct DoSaveOptions {
     pub file_name: Option<String>,
 }
 
+/// What [`Doc::create_object`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateObjectOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericObject,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateObjectOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
+}
+
+/// What [`Doc::get_or_create_object`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct GetOrCreateObjectOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericObject,
+    /// The `qNewObject` member.
+    pub new_object: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct GetOrCreateObjectOutputRest {
+    #[serde(rename = "qNewObject")]
+    new_object: Option<bool>,
+}
+
+/// What [`Doc::create_dimension`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateDimensionOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericDimension,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateDimensionOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
+}
+
+/// What [`Doc::create_measure`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateMeasureOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericMeasure,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateMeasureOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
+}
+
+/// What [`Doc::create_variable_ex`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateVariableExOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericVariable,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateVariableExOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
+}
+
 /// The optional params of [`Doc::check_expression_with`]; `Default` leaves them all out (the engine's defaults).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CheckExpressionOptions {
@@ -3554,6 +3693,21 @@ pub struct CheckNumberOrExpressionOutput {
 pub struct AddSessionAlternateStateOptions {
     /// Name of existing state to copy the initial selections from
     pub source_state_name: Option<String>,
+}
+
+/// What [`Doc::create_bookmark`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateBookmarkOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericBookmark,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateBookmarkOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
 }
 
 /// The optional params of [`Doc::publish_with`]; `Default` leaves them all out (the engine's defaults).
@@ -3755,6 +3909,21 @@ pub struct CreateBookmarkExOptions {
     pub object_ids_to_patch: Option<Vec<String>>,
 }
 
+/// What [`Doc::create_bookmark_ex`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateBookmarkExOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericBookmark,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateBookmarkExOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
+}
+
 /// The optional params of [`Doc::store_temp_selection_state_with`]; `Default` leaves them all out (the engine's defaults).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreTempSelectionStateOptions {
@@ -3810,6 +3979,21 @@ pub struct ReplaceBookmarkOptions {
     pub ignore_patches: Option<bool>,
     /// Add softpatches for this objects if available. If empty all softpatches are added to the bookmark. Ignored if IgnorePatches is set to true.
     pub object_ids_to_patch: Option<Vec<String>>,
+}
+
+/// What [`Doc::replace_bookmark`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct ReplaceBookmarkOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericBookmark,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReplaceBookmarkOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
 }
 
 /// The optional params of [`Doc::commit_script_with`]; `Default` leaves them all out (the engine's defaults).

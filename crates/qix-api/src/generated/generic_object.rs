@@ -1697,13 +1697,13 @@ impl GenericObject {
     /// * `prop`: Information about the child.
     ///   It is possible to create a child that is linked to another object.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qInfo`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qInfo`), in [`CreateChildOutput`].
     ///
     /// Engine method `GenericObject.CreateChild`.
     pub async fn create_child(
         &self,
         prop: &GenericObjectProperties,
-    ) -> Result<crate::GenericObject, Error> {
+    ) -> Result<CreateChildOutput, Error> {
         self.create_child_with(prop, CreateChildOptions::default())
             .await
     }
@@ -1713,14 +1713,22 @@ impl GenericObject {
         &self,
         prop: &GenericObjectProperties,
         optional: CreateChildOptions,
-    ) -> Result<crate::GenericObject, Error> {
+    ) -> Result<CreateChildOutput, Error> {
         let mut params = wire::Params::new(2);
         params.push("qProp", prop)?;
         params.push_opt("qPropForThis", optional.prop_for_this.as_ref())?;
-        self.object
-            .call_object("CreateChild", params.finish())
-            .await
-            .map(crate::GenericObject::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateChild", params.finish())
+                .await?;
+            let rest: CreateChildOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateChildOutput {
+                object: crate::GenericObject::from(object),
+                info: rest.info,
+            })
+        }
     }
 
     /// Removes a child object.
@@ -2342,6 +2350,21 @@ pub struct CreateChildOptions {
     /// Identifier of the parent's object.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
     pub prop_for_this: Option<GenericObjectProperties>,
+}
+
+/// What [`GenericObject::create_child`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateChildOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::GenericObject,
+    /// The `qInfo` member.
+    pub info: Option<NxInfo>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateChildOutputRest {
+    #[serde(rename = "qInfo")]
+    info: Option<NxInfo>,
 }
 
 /// The optional params of [`GenericObject::destroy_child_with`]; `Default` leaves them all out (the engine's defaults).

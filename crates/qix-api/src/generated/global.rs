@@ -185,10 +185,10 @@ impl Global {
     ///
     /// * `doc_name`: Name of the app.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qDocId`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qDocId`), in [`CreateDocExOutput`].
     ///
     /// Engine method `Global.CreateDocEx`.
-    pub async fn create_doc_ex(&self, doc_name: &str) -> Result<crate::Doc, Error> {
+    pub async fn create_doc_ex(&self, doc_name: &str) -> Result<CreateDocExOutput, Error> {
         self.create_doc_ex_with(doc_name, CreateDocExOptions::default())
             .await
     }
@@ -198,7 +198,7 @@ impl Global {
         &self,
         doc_name: &str,
         optional: CreateDocExOptions,
-    ) -> Result<crate::Doc, Error> {
+    ) -> Result<CreateDocExOutput, Error> {
         let mut params = wire::Params::new(5);
         params.push("qDocName", doc_name)?;
         params.push_opt("qUserName", optional.user_name.as_ref())?;
@@ -208,10 +208,18 @@ impl Global {
             "qLocalizedScriptMainSection",
             optional.localized_script_main_section.as_ref(),
         )?;
-        self.object
-            .call_object("CreateDocEx", params.finish())
-            .await
-            .map(crate::Doc::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateDocEx", params.finish())
+                .await?;
+            let rest: CreateDocExOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateDocExOutput {
+                object: crate::Doc::from(object),
+                doc_id: rest.doc_id,
+            })
+        }
     }
 
     /// Returns the handle of the current app.
@@ -633,14 +641,22 @@ impl Global {
     /// * The name of a session app cannot be chosen. The engine automatically assigns a unique identifier to the session app.
     /// * A session app is not persisted and cannot be saved. Everything created during a session app is non-persisted; for example: objects, data connections.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qSessionAppId`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qSessionAppId`), in [`CreateSessionAppOutput`].
     ///
     /// Engine method `Global.CreateSessionApp`.
-    pub async fn create_session_app(&self) -> Result<crate::Doc, Error> {
-        self.object
-            .call_object("CreateSessionApp", wire::no_params())
-            .await
-            .map(crate::Doc::from)
+    pub async fn create_session_app(&self) -> Result<CreateSessionAppOutput, Error> {
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateSessionApp", wire::no_params())
+                .await?;
+            let rest: CreateSessionAppOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateSessionAppOutput {
+                object: crate::Doc::from(object),
+                session_app_id: rest.session_app_id,
+            })
+        }
     }
 
     /// Creates a session app from a source app.
@@ -656,16 +672,27 @@ impl Global {
     /// * `src_app_id`: App identifier of the source app.
     ///   It corresponds to _qAppId_ returned by the _CreateApp method_ when creating the source app.
     ///
-    /// Returns the object only: the engine's other out-parameters (`qSessionAppId`) are dropped by [`qix::Object::call_object`]; the object's id and type are on [`object()`](Self::object).
+    /// Returns the object with the engine's other out-parameters (`qSessionAppId`), in [`CreateSessionAppFromAppOutput`].
     ///
     /// Engine method `Global.CreateSessionAppFromApp`.
-    pub async fn create_session_app_from_app(&self, src_app_id: &str) -> Result<crate::Doc, Error> {
+    pub async fn create_session_app_from_app(
+        &self,
+        src_app_id: &str,
+    ) -> Result<CreateSessionAppFromAppOutput, Error> {
         let mut params = wire::Params::new(1);
         params.push("qSrcAppId", src_app_id)?;
-        self.object
-            .call_object("CreateSessionAppFromApp", params.finish())
-            .await
-            .map(crate::Doc::from)
+        {
+            let (object, result) = self
+                .object
+                .call_object_with_result("CreateSessionAppFromApp", params.finish())
+                .await?;
+            let rest: CreateSessionAppFromAppOutputRest = serde_json::from_str(result.get())
+                .map_err(|e| Error::ResultType(std::sync::Arc::new(e)))?;
+            Ok(CreateSessionAppFromAppOutput {
+                object: crate::Doc::from(object),
+                session_app_id: rest.session_app_id,
+            })
+        }
     }
 
     /// Returns the Qlik Sense version number.
@@ -1080,6 +1107,21 @@ pub struct CreateDocExOptions {
     pub localized_script_main_section: Option<String>,
 }
 
+/// What [`Global::create_doc_ex`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateDocExOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::Doc,
+    /// The `qDocId` member.
+    pub doc_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateDocExOutputRest {
+    #[serde(rename = "qDocId")]
+    doc_id: Option<String>,
+}
+
 /// The optional params of [`Global::create_app_with`]; `Default` leaves them all out (the engine's defaults).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CreateAppOptions {
@@ -1121,6 +1163,36 @@ pub struct OpenDocOptions {
     /// When this parameter is set to true, the objects in the app are present but contain no data. The script can be edited and reloaded.
     /// The default value is false.
     pub no_data: Option<bool>,
+}
+
+/// What [`Global::create_session_app`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateSessionAppOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::Doc,
+    /// The `qSessionAppId` member.
+    pub session_app_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateSessionAppOutputRest {
+    #[serde(rename = "qSessionAppId")]
+    session_app_id: Option<String>,
+}
+
+/// What [`Global::create_session_app_from_app`] returns: the object and the engine's other out-parameters.
+#[derive(Debug, Clone)]
+pub struct CreateSessionAppFromAppOutput {
+    /// The object the engine returned (`qReturn`).
+    pub object: crate::Doc,
+    /// The `qSessionAppId` member.
+    pub session_app_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateSessionAppFromAppOutputRest {
+    #[serde(rename = "qSessionAppId")]
+    session_app_id: Option<String>,
 }
 
 /// The optional params of [`Global::cancel_reload_with`]; `Default` leaves them all out (the engine's defaults).

@@ -143,7 +143,10 @@ impl Machine {
             // Registered after the change array was applied: no `changed` for its own
             // response (enigma.js C8).
             (ResponseBody::Result(raw), None) => match objects::object_ref(raw.get()) {
-                Ok(object) => Reply::Object(self.objects.register(object)),
+                Ok(object) => Reply::Object {
+                    info: self.objects.register(object),
+                    result: raw,
+                },
                 Err(failure) => Reply::Failed(failure),
             },
         };

@@ -414,7 +414,7 @@ impl Harness {
 
     pub(crate) fn object_reply(&self, waiter: Waiter) -> ObjectInfo {
         match self.reply(waiter) {
-            Reply::Object(info) => info.clone(),
+            Reply::Object { info, .. } => info.clone(),
             other => panic!("expected an object, got {other:?}"),
         }
     }

@@ -584,7 +584,7 @@ impl Checker {
         *count += 1;
         assert_eq!(*count, 1, "{waiter:?} settled twice: {reply:?}");
         match reply {
-            Reply::Opened(info) | Reply::Object(info) => {
+            Reply::Opened(info) | Reply::Object { info, .. } => {
                 assert!(
                     !self.closed.contains(&info.key),
                     "a closed object came back"

@@ -141,8 +141,14 @@ impl Request {
 pub enum Answer {
     /// The `result` member of the response.
     Value(Value),
-    /// The object a call such as `OpenDoc` or `GetObject` returned.
-    Object(Object),
+    /// The object a call such as `OpenDoc` or `GetObject` returned, and the whole `result`
+    /// (the method's other out-parameters: `qInfo`, `qNewObject`, `qSessionAppId` ...).
+    Object {
+        /// The object `qReturn` names.
+        object: Object,
+        /// The `result` member, `qReturn` included.
+        result: Value,
+    },
 }
 
 /// The outcome of a call, as response interceptors see and change it.

@@ -91,7 +91,7 @@ fn q_res_3_a_failed_get_active_doc_reopens_with_the_last_open_doc_params() {
     );
     h.drive();
     let doc = match h.reply(again) {
-        Reply::Object(second) => second.clone(),
+        Reply::Object { info: second, .. } => second.clone(),
         _ => doc,
     };
     let chart = h.get_object(doc.key, "GetObject", "chart");
