@@ -5,16 +5,16 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qix_session::{AutoResume, Config, EngineSession, Liveness, Machine, State};
+use qix_session::{AutoResume, Config, Liveness, Machine};
 use qix_transport::Transport;
 #[cfg(feature = "websocket")]
 use qix_transport::{TlsRoots, WebSocketTransport, WebSocketTransportBuilder};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::driver::{Driver, Inbox};
 use crate::events::Limits;
 use crate::intercept::{Pipeline, RequestInterceptor, ResponseInterceptor};
-use crate::session::{Senders, Status};
+use crate::session::{Senders, StatusCell};
 use crate::{Error, Session};
 
 #[cfg(feature = "websocket")]
@@ -368,11 +368,8 @@ impl SessionBuilder {
         let (control, control_inbox) = mpsc::channel(COMMANDS);
         let (calls, calls_inbox) = mpsc::channel(COMMANDS);
         let (cancels, cancels_inbox) = mpsc::unbounded_channel();
-        let (state, state_view) = watch::channel(Status {
-            state: State::Idle,
-            engine_session: EngineSession::Unknown,
-            handshake: None,
-        });
+        let state = StatusCell::new();
+        let state_view = state.clone();
         let limits = Limits {
             events: self.event_capacity,
             bytes: self.event_bytes,

@@ -19,14 +19,14 @@ use qix_session::{
 };
 use qix_transport::{Connection, Frames, Incoming, Outgoing, Transport, TransportError};
 use rustc_hash::FxHashMap;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 use tracing::field::Empty;
 
 use crate::event::Direction;
 use crate::events::Emitter;
 use crate::object::ObjectShared;
-use crate::session::Status;
+use crate::session::StatusCell;
 use crate::shared::SharedResult;
 
 /// Frames written and not yet taken by the socket before the driver stops taking calls:
@@ -54,7 +54,7 @@ pub(crate) struct Inbox {
     pub(crate) control: mpsc::Receiver<Box<ToDriver>>,
     pub(crate) calls: mpsc::Receiver<ToDriver>,
     pub(crate) cancels: mpsc::UnboundedReceiver<Waiter>,
-    pub(crate) state: watch::Sender<Status>,
+    pub(crate) state: StatusCell,
 }
 
 /// A reply as the handles see it: registered objects come with their shared state.
@@ -119,7 +119,7 @@ pub(crate) struct Driver {
     cancels: mpsc::UnboundedReceiver<Waiter>,
     /// Every handle is gone: the machine was told, nothing more comes from the handles.
     released: bool,
-    state: watch::Sender<Status>,
+    state: StatusCell,
     conns: Vec<Conn>,
     connecting: Vec<(ConnId, ConnectFuture)>,
     waiters: FxHashMap<Waiter, oneshot::Sender<DriverReply>>,
@@ -341,7 +341,7 @@ impl Driver {
                             // Kept before the machine hears of it: an `open` it completes
                             // finds the handshake there.
                             let handshake = connection.handshake().cloned().map(Arc::new);
-                            self.state.send_modify(|shown| shown.handshake = handshake);
+                            self.state.update(|shown| shown.handshake = handshake);
                             self.conns.push(Conn {
                                 id: conn,
                                 frames: connection.into_frames(),
@@ -507,11 +507,9 @@ impl Driver {
     fn execute(&mut self) {
         // The state first: a caller woken by a reply below sees the state that reply left.
         let (state, engine_session) = (self.machine.state(), self.machine.engine_session());
-        self.state.send_if_modified(|shown| {
-            let changed = shown.state != state || shown.engine_session != engine_session;
+        self.state.update(|shown| {
             shown.state = state;
             shown.engine_session = engine_session;
-            changed
         });
         while let Some(effect) = self.machine.poll_effect() {
             match effect {

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use futures_util::stream::FusedStream;
 use qix_events::{Bus, Delivery, ListenerGuard, Subscription};
 use qix_session::{Command, EngineSession, State, Waiter};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{DriverReply, ToDriver};
 use crate::event::{session_topic, ObjectEvent, SessionEvent};
@@ -26,7 +26,7 @@ use crate::{Error, Object, SessionBuilder};
 pub struct Session {
     link: Link,
     bus: Bus<SessionEvent>,
-    state: watch::Receiver<Status>,
+    state: StatusCell,
 }
 
 impl Session {
@@ -36,11 +36,7 @@ impl Session {
         SessionBuilder::new(url.into())
     }
 
-    pub(crate) fn new(
-        senders: Senders,
-        bus: Bus<SessionEvent>,
-        state: watch::Receiver<Status>,
-    ) -> Self {
+    pub(crate) fn new(senders: Senders, bus: Bus<SessionEvent>, state: StatusCell) -> Self {
         Self {
             link: Link::Session(Arc::new(senders)),
             bus,
@@ -52,7 +48,7 @@ impl Session {
     /// handled: `Idle`, `Connecting`, `Open`, `Suspending`, `Suspended`, `Resuming`, `Closing`
     /// or `Closed`.
     pub fn state(&self) -> State {
-        self.state.borrow().state
+        self.state.read(|status| status.state)
     }
 
     /// Whether the engine session of the current (or last) connection was attached to or
@@ -61,7 +57,7 @@ impl Session {
     /// subscriber that came late too. [`EngineSession::Unknown`] before the first open, and
     /// when the engine said nothing in time.
     pub fn engine_session(&self) -> EngineSession {
-        self.state.borrow().engine_session
+        self.state.read(|status| status.engine_session)
     }
 
     /// The server's answer to the handshake of the last connect that succeeded (an open or a
@@ -81,7 +77,8 @@ impl Session {
     /// # }
     /// ```
     pub fn handshake(&self) -> Option<qix_transport::Handshake> {
-        self.state.borrow().handshake.as_deref().cloned()
+        self.state
+            .read(|status| status.handshake.as_deref().cloned())
     }
 
     /// Opens the session and returns the Global object (handle -1).
@@ -230,6 +227,38 @@ pub(crate) struct Status {
     pub(crate) engine_session: EngineSession,
     /// The server's answer to the last successful connect's handshake.
     pub(crate) handshake: Option<Arc<qix_transport::Handshake>>,
+}
+
+/// The driver's [`Status`] as the handles read it at any time. A mutex, not a watch channel:
+/// nobody waits for a change, and a watch wakes its (absent) waiters through eight shards on
+/// every one.
+#[derive(Clone)]
+pub(crate) struct StatusCell(Arc<std::sync::Mutex<Status>>);
+
+impl StatusCell {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Status {
+            state: State::Idle,
+            engine_session: EngineSession::Unknown,
+            handshake: None,
+        })))
+    }
+
+    // Every update is a plain assignment, so a lock poisoned by a panic elsewhere still
+    // guards a consistent status.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Status) -> T) -> T {
+        read(&self.lock())
+    }
+
+    pub(crate) fn update(&self, update: impl FnOnce(&mut Status)) {
+        update(&mut self.lock());
+    }
 }
 
 /// The driver's inboxes: lifecycle commands, always taken; calls, which wait while the socket
