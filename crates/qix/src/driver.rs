@@ -261,7 +261,10 @@ impl Driver {
                     self.released = true;
                     self.handle(Input::Released);
                 }
-                Poll::Pending => self.idle.control = true,
+                Poll::Pending => {
+                    self.idle.control = true;
+                    break;
+                }
             }
             progress = true;
         }
