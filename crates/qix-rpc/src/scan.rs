@@ -3,12 +3,12 @@
 //! The decoder needs, for each top-level member of a frame, where its value starts and ends,
 //! and the promise that the value is JSON; it parses only the small members itself and hands
 //! `result` and `params` on as text. serde_json's raw-value path gave both, at about ten
-//! instructions a byte: on a 1 MB layout that is most of what the client adds to the caller's
-//! own parse. No maintained crate walks JSON without building it any cheaper (jiter, the
-//! fastest, builds numbers and strings as it goes), so this module does: one table lookup a
-//! byte inside strings (the bulk of a layout), no recursion (one bit a bracket, on the heap
-//! past 64 levels), and the same grammar serde_json accepts: the tests check one against the
-//! other.
+//! instructions a byte (callgrind): on a 1 MB layout that was most of what the client added to
+//! the caller's own parse. serde_json has no cheaper way to skip a value, and simd-json would
+//! need a mutable copy of every frame, so this module does the walk: strings (the bulk of a
+//! layout) eight bytes at a time, no recursion (one bit a bracket, on the heap past 64
+//! levels), and the grammar serde_json accepts: the tests and the rpc fuzz target check one
+//! against the other.
 
 use std::fmt;
 
