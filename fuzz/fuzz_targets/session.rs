@@ -36,6 +36,8 @@ enum Op {
         method: u8,
         returns_object: bool,
         timeout_ms: Option<u16>,
+        /// The caller takes delta answers (Q-DELTA-1).
+        accepts_delta: bool,
     },
     Close(u8),
     Suspend(u8),
@@ -198,7 +200,11 @@ impl Harness {
                         self.objects.push(info.key);
                     }
                 }
-                Effect::Emit(_) => {}
+                // The driver's delta cache: nothing to check here but that no effect panics.
+                Effect::Emit(_)
+                | Effect::DropBaselines { .. }
+                | Effect::ApplyDelta { .. }
+                | Effect::ClearBaselines => {}
             }
         }
     }
@@ -309,6 +315,7 @@ fuzz_target!(|input: (Settings, Vec<Op>)| {
                 method,
                 returns_object,
                 timeout_ms,
+                accepts_delta,
             } => {
                 let object = match harness.objects.len() {
                     0 => ObjectKey(u64::from(object)),
@@ -323,6 +330,7 @@ fuzz_target!(|input: (Settings, Vec<Op>)| {
                     call,
                     returns_object,
                     timeout: timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
+                    accepts_delta,
                 }));
             }
             Op::Close(code) => harness.command(Command::Close {
