@@ -59,8 +59,9 @@ impl<E> Queue<E> {
             if inner.closed {
                 return;
             }
-            // No allocation unless more than one event goes at once.
-            let mut evicted = Vec::new();
+            // A lagging subscriber evicts one event per push: that one needs no allocation;
+            // only a large event evicting several fills the `Vec`.
+            let mut evicted = (None, Vec::new());
             while inner.items.len() >= self.capacity
                 || (!inner.items.is_empty() && inner.bytes.saturating_add(size) > self.max_bytes)
             {
@@ -69,7 +70,10 @@ impl<E> Queue<E> {
                 };
                 inner.bytes -= old_size;
                 inner.missed = inner.missed.saturating_add(1);
-                evicted.push(old);
+                match evicted.0 {
+                    None => evicted.0 = Some(old),
+                    Some(_) => evicted.1.push(old),
+                }
             }
             inner.bytes = inner.bytes.saturating_add(size);
             inner.items.push_back((event, size));
