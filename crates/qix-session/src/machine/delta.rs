@@ -40,9 +40,15 @@ impl Machine {
 
     /// Q-DELTA-1: whether the request for `key` carries `"delta": true`.
     pub(super) fn asks_delta(&self, key: &DeltaKey) -> bool {
+        // A scan, not a set lookup with a cloned key: this runs for every call, and the pairs
+        // turned off are the rare ones whose patches failed.
         self.config.delta
             && !NO_DELTA_METHODS.contains(&&*key.method)
-            && !self.delta_off.0.contains(&(key.handle, key.method.clone()))
+            && !self
+                .delta_off
+                .0
+                .iter()
+                .any(|(handle, method)| *handle == key.handle && **method == *key.method)
     }
 
     /// Q-DELTA-2: the engine closed `handle`: its baselines go.
