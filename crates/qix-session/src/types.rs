@@ -401,6 +401,26 @@ impl Backoff {
     }
 }
 
+impl Backoff {
+    /// One step of xorshift64*, the generator behind the jitter: the next state after `state`
+    /// and the number it gives, to pass to [`delay`](Self::delay). Deterministic, so a
+    /// seeded session replays its delays; one generator for every user of the back-off.
+    ///
+    /// ```
+    /// use qix_session::Backoff;
+    /// let (state, first) = Backoff::jitter_step(42);
+    /// assert_eq!(Backoff::jitter_step(42), (state, first));
+    /// assert_ne!(Backoff::jitter_step(state).1, first);
+    /// ```
+    pub fn jitter_step(state: u64) -> (u64, u64) {
+        let mut x = state.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        (x, x.wrapping_mul(0x2545_f491_4f6c_dd1d))
+    }
+}
+
 /// How a connection that stopped delivering frames is found (Q-LIVE-1): when a call has
 /// waited `interval` with no frame received, the session sends a probe (`ProductVersion` on
 /// Global, which Qlik's proxy relays as it relays any request, unlike WebSocket pings) and

@@ -417,9 +417,9 @@ impl fmt::Debug for SessionBuilder {
     }
 }
 
-/// A seed for the back-off's jitter: std's per-process random hash keys, mixed with a counter,
-/// so that no random-number crate is needed for this one use.
-fn random_seed() -> u64 {
+/// A seed for a back-off's jitter (the session's, `RetryAborted`'s): std's per-process random
+/// hash keys mixed with a counter, so that no random-number crate is needed for it.
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

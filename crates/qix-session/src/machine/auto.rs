@@ -80,14 +80,11 @@ impl Machine {
         backoff.delay(attempt, || self.random())
     }
 
-    /// xorshift64*: deterministic from the configured seed, so tests replay.
+    /// Deterministic from the configured seed, so tests replay.
     fn random(&mut self) -> u64 {
-        let mut x = self.jitter.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.jitter = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        let (next, value) = crate::Backoff::jitter_step(self.jitter);
+        self.jitter = next;
+        value
     }
 
     /// The attempt's time has come.

@@ -53,7 +53,7 @@ impl RetryAborted {
                 jitter: true,
             },
             reads_only: false,
-            random: AtomicU64::new(seed()),
+            random: AtomicU64::new(crate::builder::random_seed()),
         }
     }
 
@@ -72,17 +72,10 @@ impl RetryAborted {
     }
 
     fn next_random(&self) -> u64 {
-        let step = |x: u64| {
-            let mut x = x.max(1);
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            x
-        };
         // A lost race only repeats a jitter value.
-        let x = step(self.random.load(Ordering::Relaxed));
-        self.random.store(x, Ordering::Relaxed);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        let (next, value) = Backoff::jitter_step(self.random.load(Ordering::Relaxed));
+        self.random.store(next, Ordering::Relaxed);
+        value
     }
 }
 
@@ -100,13 +93,4 @@ impl ResponseInterceptor for RetryAborted {
         tokio::time::sleep(delay).await;
         Verdict::Retry
     }
-}
-
-/// A jitter seed per interceptor from std's random hash keys: no random-number crate for
-/// this one use.
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0x51_7cc1_b727_220a);
-    hasher.finish()
 }
