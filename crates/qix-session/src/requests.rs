@@ -133,9 +133,16 @@ impl Requests {
 
     /// The id of the user call that `waiter` waits for, if it is pending.
     pub(crate) fn id_of(&self, waiter: Waiter) -> Option<RequestId> {
-        self.pending.iter().find_map(|(id, pending)| {
-            matches!(pending.purpose, Purpose::Call { waiter: w, .. } if w == waiter).then_some(*id)
-        })
+        let is_its = |pending: &Pending| matches!(pending.purpose, Purpose::Call { waiter: w, .. } if w == waiter);
+        // Asked right after the call was written, it is the last id handed out: no scan of
+        // a window that may hold a thousand requests.
+        let last = self.next_id.wrapping_sub(1);
+        if self.pending.get(&last).is_some_and(is_its) {
+            return Some(last);
+        }
+        self.pending
+            .iter()
+            .find_map(|(id, pending)| is_its(pending).then_some(*id))
     }
 
     /// The earliest deadline of a pending request.

@@ -356,7 +356,8 @@ impl Machine {
     }
 
     /// The request id the call of `waiter` was written with, while it waits for its answer
-    /// (Q-REQ-1). A scan of the pending requests: for logs, not for every call.
+    /// (Q-REQ-1). Cheap right after the call was written (its id is the last one); a scan of
+    /// the pending requests otherwise.
     pub fn request_id(&self, waiter: Waiter) -> Option<qix_rpc::RequestId> {
         self.requests.id_of(waiter)
     }
