@@ -1,5 +1,6 @@
 //! The bus, its subscriptions and what they deliver.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,8 +23,9 @@ pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
 
 /// One item of a [`Subscription`] or one call of a listener.
 pub enum Delivery<E> {
-    /// A published event; every matching subscriber holds the same `Arc`.
-    Event(Arc<E>),
+    /// A published event: each matching subscriber gets its own clone (the last one the
+    /// original), so an event that is costly to clone is best published as an `Arc`.
+    Event(E),
     /// The queue was full and this many of the subscriber's events, the ones that would have
     /// come right here, were dropped. Deliveries go on with the events that follow them.
     Lagged {
@@ -34,7 +36,7 @@ pub enum Delivery<E> {
 
 impl<E> Delivery<E> {
     /// The event, or `None` for a lag marker.
-    pub fn event(&self) -> Option<&Arc<E>> {
+    pub fn event(&self) -> Option<&E> {
         match self {
             Delivery::Event(event) => Some(event),
             Delivery::Lagged { .. } => None,
@@ -42,7 +44,7 @@ impl<E> Delivery<E> {
     }
 
     /// The event, or `None` for a lag marker.
-    pub fn into_event(self) -> Option<Arc<E>> {
+    pub fn into_event(self) -> Option<E> {
         match self {
             Delivery::Event(event) => Some(event),
             Delivery::Lagged { .. } => None,
@@ -50,10 +52,10 @@ impl<E> Delivery<E> {
     }
 }
 
-impl<E> Clone for Delivery<E> {
+impl<E: Clone> Clone for Delivery<E> {
     fn clone(&self) -> Self {
         match self {
-            Delivery::Event(event) => Delivery::Event(Arc::clone(event)),
+            Delivery::Event(event) => Delivery::Event(event.clone()),
             Delivery::Lagged { missed } => Delivery::Lagged { missed: *missed },
         }
     }
@@ -103,6 +105,9 @@ pub(crate) struct Shared<E> {
     /// How many entries `state` holds, read without the lock: a bus nobody listens to costs
     /// one atomic load per publish.
     entry_count: AtomicUsize,
+    /// Bumped, under the lock, whenever `entries` changes or the bus closes: a [`Publisher`]
+    /// whose cached queues were taken at the current generation can use them without the lock.
+    generation: AtomicU64,
     listener_panics: Arc<AtomicU64>,
 }
 
@@ -144,6 +149,7 @@ impl<E> Shared<E> {
             });
             self.entry_count
                 .store(state.entries.len(), Ordering::Release);
+            self.generation.fetch_add(1, Ordering::Release);
         }
         (id, queue)
     }
@@ -155,6 +161,7 @@ impl<E> Shared<E> {
             let removed = at.map(|at| state.entries.swap_remove(at));
             self.entry_count
                 .store(state.entries.len(), Ordering::Release);
+            self.generation.fetch_add(1, Ordering::Release);
             removed
         };
         drop(removed);
@@ -165,6 +172,7 @@ impl<E> Shared<E> {
             let mut state = self.lock();
             state.closed = true;
             self.entry_count.store(0, Ordering::Release);
+            self.generation.fetch_add(1, Ordering::Release);
             std::mem::take(&mut state.entries)
         };
         for entry in &entries {
@@ -179,7 +187,7 @@ impl<E> Drop for Shared<E> {
     }
 }
 
-impl<E: Send + Sync + 'static> Bus<E> {
+impl<E: Clone + Send + 'static> Bus<E> {
     /// A bus whose subscribers and listeners each queue up to [`DEFAULT_CAPACITY`] (1024)
     /// events.
     pub fn new() -> Self {
@@ -242,6 +250,7 @@ impl<E: Send + Sync + 'static> Bus<E> {
                     entries: Vec::new(),
                 }),
                 entry_count: AtomicUsize::new(0),
+                generation: AtomicU64::new(0),
                 listener_panics: Arc::new(AtomicU64::new(0)),
             }),
         }
@@ -269,18 +278,49 @@ impl<E: Send + Sync + 'static> Bus<E> {
 
     /// Publishes the event that `build` makes, calling `build` only when someone matches.
     ///
-    /// Each matching subscriber and listener gets the same `Arc` once, however many of its
-    /// topics match. Never blocks and never awaits. `build` runs outside the bus's locks, so it
-    /// may use the bus; a subscriber added while it runs may or may not get the event.
+    /// Each matching subscriber and listener gets the event once, however many of its topics
+    /// match: a clone, or the event itself for the last of them. Never blocks and never awaits.
+    /// `build` runs outside the bus's locks, so it may use the bus; a subscriber added while it
+    /// runs may or may not get the event. A task that publishes one topic often does better
+    /// with a [`Publisher`], which matches topics only when subscribers come or go.
     pub fn publish_with(&self, kind: &str, name: Option<&str>, build: impl FnOnce() -> E) {
         if !self.is_listened(kind, name) {
             return;
         }
-        let event = Arc::new(build());
+        let event = build();
         let size = self.shared.size.map_or(0, |size| size(&event));
         let state = self.shared.lock();
-        for entry in state.entries.iter().filter(|e| e.matches(kind, name)) {
-            entry.queue.push(Arc::clone(&event), size);
+        let matching = state.entries.iter().filter(|e| e.matches(kind, name));
+        fan_out(matching.map(|entry| &*entry.queue), event, size);
+    }
+
+    /// A publisher of the events of one `(kind, name)`, for a task that publishes them often:
+    /// it keeps the queues that match and looks at the bus's subscribers again only when they
+    /// changed, so a publish costs an atomic load plus one short lock per matching queue.
+    ///
+    /// ```
+    /// use futures_util::{FutureExt, StreamExt};
+    /// use qix_events::{Bus, Delivery, Topic};
+    ///
+    /// let bus: Bus<u32> = Bus::new();
+    /// let mut sent = bus.publisher("traffic", Some("sent"));
+    /// assert!(!sent.is_listened());
+    /// let mut frames = bus.subscribe(Topic::parse("traffic:*")?);
+    /// sent.publish(7);
+    /// assert!(matches!(frames.next().now_or_never(), Some(Some(Delivery::Event(7)))));
+    /// # Ok::<(), qix_events::TopicError>(())
+    /// ```
+    pub fn publisher(
+        &self,
+        kind: impl Into<Cow<'static, str>>,
+        name: Option<impl Into<Cow<'static, str>>>,
+    ) -> Publisher<E> {
+        Publisher {
+            shared: Arc::clone(&self.shared),
+            kind: kind.into(),
+            name: name.map(Into::into),
+            generation: None,
+            queues: Vec::new(),
         }
     }
 
@@ -373,9 +413,98 @@ impl<E: Send + Sync + 'static> Bus<E> {
     }
 }
 
-impl<E: Send + Sync + 'static> Default for Bus<E> {
+impl<E: Clone + Send + 'static> Default for Bus<E> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Gives `event` to every queue: a clone to each but the last, which gets the event itself.
+fn fan_out<'a, E: Clone + 'a>(
+    mut queues: impl Iterator<Item = &'a Queue<E>>,
+    event: E,
+    size: usize,
+) {
+    let Some(mut current) = queues.next() else {
+        return;
+    };
+    for next in queues {
+        current.push(event.clone(), size);
+        current = next;
+    }
+    current.push(event, size);
+}
+
+/// Publishes the events of one `(kind, name)` on a [`Bus`], made by [`Bus::publisher`].
+///
+/// It delivers exactly what [`Bus::publish_with`] would, in the same order relative to the
+/// bus's other publishes from the same thread; it only remembers which queues match, and asks
+/// the bus again when a subscriber or listener came or went. A subscriber added while a publish
+/// runs may or may not get that event, as with the bus.
+pub struct Publisher<E> {
+    shared: Arc<Shared<E>>,
+    kind: Cow<'static, str>,
+    name: Option<Cow<'static, str>>,
+    /// The bus's generation when `queues` was taken; `None` before the first look.
+    generation: Option<u64>,
+    queues: Vec<Arc<Queue<E>>>,
+}
+
+impl<E: Clone + Send + 'static> Publisher<E> {
+    /// Takes the matching queues again if the bus's subscribers changed since the last look.
+    fn refresh(&mut self) {
+        let now = self.shared.generation.load(Ordering::Acquire);
+        if self.generation == Some(now) {
+            return;
+        }
+        // The queues let go of may hold the last reference to events: dropped outside the lock.
+        let stale = std::mem::take(&mut self.queues);
+        {
+            let state = self.shared.lock();
+            // Bumps happen under the lock, so this is the generation of what is read here.
+            self.generation = Some(self.shared.generation.load(Ordering::Acquire));
+            let (kind, name) = (&*self.kind, self.name.as_deref());
+            self.queues.extend(
+                state
+                    .entries
+                    .iter()
+                    .filter(|entry| entry.matches(kind, name))
+                    .map(|entry| Arc::clone(&entry.queue)),
+            );
+        }
+        drop(stale);
+    }
+
+    /// True when at least one live subscriber or listener matches this publisher's topic.
+    pub fn is_listened(&mut self) -> bool {
+        self.refresh();
+        !self.queues.is_empty()
+    }
+
+    /// Publishes the event that `build` makes, calling `build` only when someone matches; as
+    /// [`Bus::publish_with`].
+    pub fn publish_with(&mut self, build: impl FnOnce() -> E) {
+        if !self.is_listened() {
+            return;
+        }
+        let event = build();
+        let size = self.shared.size.map_or(0, |size| size(&event));
+        fan_out(self.queues.iter().map(|queue| &**queue), event, size);
+    }
+
+    /// Publishes an event already built; as [`Bus::publish`].
+    pub fn publish(&mut self, event: E) {
+        self.publish_with(|| event);
+    }
+}
+
+impl<E> fmt::Debug for Publisher<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("matching", &self.queues.len())
+            .finish()
     }
 }
 
@@ -453,6 +582,9 @@ impl<E> Drop for Subscription<E> {
         if let Some(shared) = self.bus.upgrade() {
             shared.unregister(self.id);
         }
+        // A publisher may still hold the queue until it next looks at the bus: what it pushes
+        // meanwhile is dropped at once, and what was queued goes now.
+        self.queue.cancel();
     }
 }
 

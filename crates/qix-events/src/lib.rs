@@ -15,8 +15,10 @@
 //!   matches ([`is_listened`](Bus::is_listened) is the same check, without allocating);
 //!   [`subscribe`](Bus::subscribe) gives a [`Subscription`], a `Stream` of [`Delivery`];
 //!   [`on`](Bus::on) runs a callback on a thread of its own, behind a [`ListenerGuard`].
-//! - [`Delivery`]: an event (`Arc<E>`, shared by all subscribers) or
-//!   [`Lagged { missed }`](Delivery::Lagged).
+//! - [`Publisher`]: the same for one topic, for a task that publishes it often: it matches
+//!   topics only when subscribers come or go.
+//! - [`Delivery`]: an event (each subscriber its own clone; publish an `Arc` when cloning costs)
+//!   or [`Lagged { missed }`](Delivery::Lagged).
 //!
 //! Each subscriber and listener queues at most [`Bus::capacity`] events
 //! ([`DEFAULT_CAPACITY`] = 1024 with [`Bus::new`]) and, on a bus made with
@@ -43,7 +45,7 @@
 //! bus.publish("traffic", Some("sent"), r#"{"id":1}"#.to_owned());
 //!
 //! match traffic.next().await {
-//!     Some(Delivery::Event(frame)) => assert_eq!(*frame, r#"{"id":1}"#),
+//!     Some(Delivery::Event(frame)) => assert_eq!(frame, r#"{"id":1}"#),
 //!     other => panic!("expected the frame, got {other:?}"),
 //! }
 //!
@@ -61,6 +63,6 @@ mod listener;
 mod queue;
 mod topic;
 
-pub use bus::{Bus, Delivery, Subscription, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
+pub use bus::{Bus, Delivery, Publisher, Subscription, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
 pub use listener::{ListenError, ListenerGuard};
 pub use topic::{Topic, TopicError};

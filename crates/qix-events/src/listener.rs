@@ -69,7 +69,7 @@ struct Detacher<E> {
     bus: Weak<Shared<E>>,
 }
 
-impl<E: Send + Sync> Detach for Detacher<E> {
+impl<E: Send> Detach for Detacher<E> {
     fn detach(&self) {
         // Unregister now, so `is_listened` turns false at once, and empty the queue so the
         // task stops without calling the listener with what was queued.
@@ -99,7 +99,7 @@ pub(crate) fn spawn<E, F>(
     panics: Arc<AtomicU64>,
 ) -> Result<ListenerGuard, ListenError>
 where
-    E: Send + Sync + 'static,
+    E: Clone + Send + 'static,
     F: Fn(Delivery<E>) + Send + 'static,
 {
     let (id, queue, bus) = subscription.detach_parts();

@@ -1,7 +1,7 @@
 //! One bounded queue per subscriber or listener.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::Delivery;
@@ -20,7 +20,7 @@ pub(crate) struct Queue<E> {
 
 struct Inner<E> {
     /// Each event with the size it was published with.
-    items: VecDeque<(Arc<E>, usize)>,
+    items: VecDeque<(E, usize)>,
     /// The sum of the sizes in `items`.
     bytes: usize,
     missed: u64,
@@ -53,7 +53,7 @@ impl<E> Queue<E> {
     /// Never waits on the consumer: a full queue drops its oldest events instead, as many as
     /// it takes to stay within both bounds. An event larger than the byte bound on its own is
     /// still queued, alone: it is in memory anyway, and dropping it unseen would hide it.
-    pub(crate) fn push(&self, event: Arc<E>, size: usize) {
+    pub(crate) fn push(&self, event: E, size: usize) {
         let (evicted, waker) = {
             let mut inner = self.lock();
             if inner.closed {

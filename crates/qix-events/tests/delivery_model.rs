@@ -1,5 +1,6 @@
 //! Q-REQ-7, Q-EV-2, Q-EV-5 as a property: random subscribe / publish / drop / poll sequences
-//! against a model of what each subscriber must see.
+//! against a model of what each subscriber must see, publishing through the bus and through
+//! long-lived `Publisher`s alike.
 
 mod common;
 
@@ -23,15 +24,23 @@ const TOPICS: [&str; 8] = ["a", "a:x", "a:y", "a:*", "b", "b:x", "b:*", "b:y"];
 #[derive(Debug, Clone)]
 enum Op {
     Subscribe(Vec<usize>),
-    Publish { kind: usize, name: usize },
+    Publish {
+        kind: usize,
+        name: usize,
+        via_publisher: bool,
+    },
     Drop(usize),
-    Poll { sub: usize, items: usize },
+    Poll {
+        sub: usize,
+        items: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => prop::collection::vec(0..TOPICS.len(), 1..=3).prop_map(Op::Subscribe),
-        6 => (0..KINDS.len(), 0..NAMES.len()).prop_map(|(kind, name)| Op::Publish { kind, name }),
+        6 => (0..KINDS.len(), 0..NAMES.len(), any::<bool>())
+            .prop_map(|(kind, name, via_publisher)| Op::Publish { kind, name, via_publisher }),
         1 => any::<usize>().prop_map(Op::Drop),
         3 => (any::<usize>(), 1..6usize).prop_map(|(sub, items)| Op::Poll { sub, items }),
     ]
@@ -81,6 +90,12 @@ fn run(capacity: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut subscribers: Vec<Subscriber> = Vec::new();
     let mut next_id = 0u64;
     let built = AtomicUsize::new(0);
+    // One publisher per (kind, name), made before any subscriber, kept for the whole run.
+    let mut publishers: Vec<_> = KINDS
+        .iter()
+        .flat_map(|&kind| NAMES.iter().map(move |&name| (kind, name)))
+        .map(|(kind, name)| bus.publisher(kind, name))
+        .collect();
 
     for op in ops {
         match op {
@@ -94,16 +109,25 @@ fn run(capacity: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     accounted: 0,
                 });
             }
-            Op::Publish { kind, name } => {
-                let (kind, name) = (KINDS[kind], NAMES[name]);
+            Op::Publish {
+                kind: kind_at,
+                name: name_at,
+                via_publisher,
+            } => {
+                let (kind, name) = (KINDS[kind_at], NAMES[name_at]);
                 let id = next_id;
                 next_id += 1;
                 let listened = subscribers.iter().any(|s| s.matches(kind, name));
                 let before = built.load(Ordering::SeqCst);
-                bus.publish_with(kind, name, || {
+                let build = || {
                     built.fetch_add(1, Ordering::SeqCst);
                     id
-                });
+                };
+                if via_publisher {
+                    publishers[kind_at * NAMES.len() + name_at].publish_with(build);
+                } else {
+                    bus.publish_with(kind, name, build);
+                }
                 // Q-EV-5: built exactly when somebody matches, and then once.
                 prop_assert_eq!(built.load(Ordering::SeqCst) - before, usize::from(listened));
                 for sub in subscribers.iter_mut().filter(|s| s.matches(kind, name)) {

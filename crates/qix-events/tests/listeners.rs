@@ -38,7 +38,7 @@ fn a_listener_needs_no_runtime() {
     let (seen, heard) = std::sync::mpsc::channel();
     let guard = bus
         .on(topic("a"), move |delivery| {
-            let _ = seen.send(delivery.event().map(|event| **event));
+            let _ = seen.send(delivery.event().copied());
         })
         .unwrap();
     assert!(bus.is_listened("a", None));
@@ -57,7 +57,7 @@ fn a_blocked_listener_holds_up_nothing_else() {
     let blocked = std::sync::Arc::clone(&gate);
     let _stuck = bus
         .on(topic("a"), move |delivery| {
-            if delivery.event().map(|event| **event) == Some(0) {
+            if delivery.event().copied() == Some(0) {
                 blocked.wait();
             }
         })
@@ -65,7 +65,7 @@ fn a_blocked_listener_holds_up_nothing_else() {
     let (seen, heard) = std::sync::mpsc::channel();
     let _other = bus
         .on(topic("a"), move |delivery| {
-            let _ = seen.send(delivery.event().map(|event| **event));
+            let _ = seen.send(delivery.event().copied());
         })
         .unwrap();
     for n in 0..3 {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use qix_events::Bus;
+use qix_events::{Bus, Publisher};
 use qix_rpc::Bytes;
 use qix_session::{Event, ObjectInfo, ObjectKey, SocketProblem};
 use rustc_hash::FxHashMap;
@@ -29,16 +29,47 @@ impl Limits {
     }
 }
 
+/// The publishers of one bus's `traffic:sent` and `traffic:received`: a frame costs no topic
+/// matching (Q-EV-5's check included) while the bus's subscribers stay the same.
+struct TrafficPublishers<E> {
+    sent: Publisher<E>,
+    received: Publisher<E>,
+}
+
+impl<E: Clone + Send + 'static> TrafficPublishers<E> {
+    fn new(bus: &Bus<E>) -> Self {
+        Self {
+            sent: bus.publisher("traffic", Some(Direction::Sent.as_str())),
+            received: bus.publisher("traffic", Some(Direction::Received.as_str())),
+        }
+    }
+
+    fn publish_with(&mut self, direction: Direction, build: impl FnOnce() -> E) {
+        match direction {
+            Direction::Sent => self.sent.publish_with(build),
+            Direction::Received => self.received.publish_with(build),
+        }
+    }
+}
+
+/// A live object's shared state and its traffic publishers.
+struct Registered {
+    shared: Arc<ObjectShared>,
+    traffic: TrafficPublishers<ObjectEvent>,
+}
+
 /// The buses of a session and of its live objects.
 pub(crate) struct Emitter {
     bus: Bus<SessionEvent>,
-    objects: FxHashMap<ObjectKey, Arc<ObjectShared>>,
+    traffic: TrafficPublishers<SessionEvent>,
+    objects: FxHashMap<ObjectKey, Registered>,
     object_limits: Limits,
 }
 
 impl Emitter {
     pub(crate) fn new(bus: Bus<SessionEvent>, object_limits: Limits) -> Self {
         Self {
+            traffic: TrafficPublishers::new(&bus),
             bus,
             objects: FxHashMap::default(),
             object_limits,
@@ -48,10 +79,14 @@ impl Emitter {
     /// The shared state of a registered object: the same for the same key.
     pub(crate) fn object(&mut self, info: ObjectInfo) -> Arc<ObjectShared> {
         let limits = self.object_limits;
-        self.objects
-            .entry(info.key)
-            .or_insert_with(|| Arc::new(ObjectShared::new(info, limits.object_bus())))
-            .clone()
+        let registered = self.objects.entry(info.key).or_insert_with(|| {
+            let shared = Arc::new(ObjectShared::new(info, limits.object_bus()));
+            Registered {
+                traffic: TrafficPublishers::new(&shared.bus),
+                shared,
+            }
+        });
+        Arc::clone(&registered.shared)
     }
 
     /// Publishes one of the machine's events where its topic says. `handle` reads an object's
@@ -91,7 +126,7 @@ impl Emitter {
         let name = None;
         match event {
             Event::ObjectChanged(key) => {
-                if let Some(shared) = self.objects.get(&key) {
+                if let Some(Registered { shared, .. }) = self.objects.get(&key) {
                     // A frame that changes and closes the object leaves no handle to read:
                     // the `changed` still goes out, before the `closed`.
                     if let Some(handle) = handle(key) {
@@ -101,7 +136,7 @@ impl Emitter {
                 }
             }
             Event::ObjectClosed(key) => {
-                if let Some(shared) = self.objects.remove(&key) {
+                if let Some(Registered { shared, .. }) = self.objects.remove(&key) {
                     shared.mark_closed();
                     shared.bus.publish(kind, name, ObjectEvent::Closed);
                     shared.bus.close();
@@ -159,25 +194,29 @@ impl Emitter {
 
     /// Publishes a frame to the session's and the object's traffic listeners, sharing its
     /// bytes; nothing is built when nobody listens (Q-EV-5).
-    pub(crate) fn traffic(&self, direction: Direction, text: &Bytes, object: Option<&ObjectKey>) {
-        // `publish_with` checks who listens (an atomic load when nobody subscribed) and builds
-        // the event only then; each bus gets its own `Traffic`, which shares the frame.
-        let name = Some(direction.as_str());
+    pub(crate) fn traffic(
+        &mut self,
+        direction: Direction,
+        text: &Bytes,
+        object: Option<&ObjectKey>,
+    ) {
+        // A publisher builds the event only when someone listens; each bus gets its own
+        // `Traffic`, which shares the frame.
         let traffic = || Traffic::new(direction, text.clone());
-        if let Some(object) = object.and_then(|key| self.objects.get(key)) {
+        if let Some(object) = object.and_then(|key| self.objects.get_mut(key)) {
             object
-                .bus
-                .publish_with("traffic", name, || ObjectEvent::Traffic(traffic()));
+                .traffic
+                .publish_with(direction, || ObjectEvent::Traffic(traffic()));
         }
-        self.bus
-            .publish_with("traffic", name, || SessionEvent::Traffic(traffic()));
+        self.traffic
+            .publish_with(direction, || SessionEvent::Traffic(traffic()));
     }
 
     /// Ends every stream: nothing more will be told.
     pub(crate) fn close(&self) {
         self.bus.close();
         for object in self.objects.values() {
-            object.bus.close();
+            object.shared.bus.close();
         }
     }
 }

@@ -413,7 +413,7 @@ macro_rules! event_stream {
             fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<$event>> {
                 Pin::new(&mut self.inner).poll_next(cx).map(|delivery| {
                     delivery.map(|delivery| match delivery {
-                        Delivery::Event(event) => Arc::unwrap_or_clone(event),
+                        Delivery::Event(event) => event,
                         Delivery::Lagged { missed } => $event::Lagged { missed },
                     })
                 })

@@ -14,7 +14,7 @@ pub enum Got {
 
 pub fn got(delivery: Delivery<u64>) -> Got {
     match delivery {
-        Delivery::Event(event) => Got::Event(*event),
+        Delivery::Event(event) => Got::Event(event),
         Delivery::Lagged { missed } => Got::Lagged(missed),
     }
 }
