@@ -289,7 +289,57 @@ fn optional_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<St
     }
 }
 
+/// `result.qReturn.qHandle` alone: the rest of `qReturn` is skipped, not built.
+#[derive(Deserialize)]
+struct RestoredResult {
+    #[serde(rename = "qReturn")]
+    q_return: Option<RestoredReturn>,
+}
+
+#[derive(Deserialize)]
+struct RestoredReturn {
+    #[serde(rename = "qHandle")]
+    handle: Option<Value>,
+}
+
 /// The new handle a restore request got back: `result.qReturn.qHandle` when it is an integer.
+/// Runs once per object on every resume, so it builds nothing but that number.
 pub(crate) fn restored_handle(result: &str) -> Option<Handle> {
-    q_return(result).ok()?.get("qHandle").and_then(as_handle)
+    // A struct also deserializes from an array; only an object may carry `qReturn`.
+    if !result.trim_start().starts_with('{') {
+        return None;
+    }
+    let restored: RestoredResult = serde_json::from_str(result).ok()?;
+    restored.q_return?.handle.as_ref().and_then(as_handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restored_handle;
+
+    #[test]
+    fn a_restored_handle_is_the_integer_q_handle_of_q_return_and_nothing_else() {
+        let cases = [
+            (
+                r#"{"qReturn":{"qType":"Doc","qHandle":1,"qGenericId":"x"}}"#,
+                Some(1),
+            ),
+            (
+                r#" {"other":[1,{"qHandle":9}],"qReturn":{"qHandle":-1}}"#,
+                Some(-1),
+            ),
+            (r#"{"qReturn":{"qHandle":1.5}}"#, None),
+            (r#"{"qReturn":{"qHandle":"1"}}"#, None),
+            (r#"{"qReturn":{"qHandle":4294967296}}"#, None),
+            (r#"{"qReturn":{"qHandle":null,"qType":null}}"#, None),
+            (r#"{"qReturn":null}"#, None),
+            (r#"{"qReturn":7}"#, None),
+            (r#"{"qHandle":1}"#, None),
+            (r#"[{"qHandle":1}]"#, None),
+            (r#"{"qReturn":{"qHandle":1}"#, None),
+        ];
+        for (result, want) in cases {
+            assert_eq!(restored_handle(result), want, "{result}");
+        }
+    }
 }
