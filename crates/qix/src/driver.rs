@@ -28,6 +28,7 @@ use crate::events::Emitter;
 use crate::object::ObjectShared;
 use crate::session::StatusCell;
 use crate::shared::SharedResult;
+use crate::wake::{Source, Wakeups};
 
 /// Frames written and not yet taken by the socket before the driver stops taking calls:
 /// callers then wait on the bounded call channel, so a peer that reads slowly slows callers
@@ -83,20 +84,9 @@ struct Conn {
     unflushed: bool,
     /// The sink failed: nothing more is written; the stream reports how it ends.
     broken: bool,
-    /// The stream said `Pending` during this wake-up (see [`Idle`]).
+    /// The stream said `Pending` and the sockets have not woken the driver since: asking
+    /// again would only cost a read attempt (and tungstenite zeroing its read buffer).
     read_idle: bool,
-}
-
-/// The sources that said `Pending` during this wake-up of the driver. Their wakers are
-/// registered, so they wake the driver when something comes; asking them again in the next
-/// pass of the same wake-up only costs (for a socket, a read attempt and tungstenite zeroing
-/// its read buffer), as the passes repeat while any source makes progress.
-#[derive(Default)]
-struct Idle {
-    control: bool,
-    cancels: bool,
-    calls: bool,
-    timer: bool,
 }
 
 /// A call or command a tracing subscriber wants to hear about: its span, and when the driver
@@ -131,9 +121,11 @@ pub(crate) struct Driver {
     armed: Option<std::time::Instant>,
     /// The text of the frame being handled, for `TrafficReceived`.
     frame: Option<Bytes>,
-    /// The time of this pass: one clock read per pass, not per input.
-    now: std::time::Instant,
-    idle: Idle,
+    /// The time of this pass, read when the first input of the pass needs it: one clock read
+    /// per pass at most, none for a pass that finds nothing to do.
+    now: Option<std::time::Instant>,
+    /// Which sources to poll (see [`Wakeups`]).
+    wake: Wakeups,
     /// The baselines of delta answers (Q-DELTA-1). Patches are relative to the engine's
     /// previous answer, so they are applied here, in frame order, and nowhere else.
     delta: DeltaCache,
@@ -163,14 +155,20 @@ impl Driver {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
             frame: None,
-            now: now(),
-            idle: Idle::default(),
+            now: None,
+            wake: Wakeups::new(),
             delta: DeltaCache::new(),
         }
     }
 
+    /// The time of this pass.
+    fn now(&mut self) -> std::time::Instant {
+        *self.now.get_or_insert_with(clock)
+    }
+
     fn handle(&mut self, input: Input) {
-        self.machine.handle(input, self.now);
+        let now = self.now();
+        self.machine.handle(input, now);
         self.execute();
     }
 
@@ -219,7 +217,7 @@ impl Driver {
             }
         };
         if !span.is_disabled() {
-            let taken = self.now;
+            let taken = self.now();
             self.traces.insert(waiter, Trace { span, taken, call });
         }
     }
@@ -229,7 +227,7 @@ impl Driver {
         let Some(trace) = self.traces.remove(&waiter) else {
             return;
         };
-        let elapsed = self.now.saturating_duration_since(trace.taken);
+        let elapsed = self.now().saturating_duration_since(trace.taken);
         let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let span = &trace.span;
         match (trace.call, failure) {
@@ -252,17 +250,18 @@ impl Driver {
     }
 
     /// Lifecycle commands, all that are ready; the end of the channel is the release.
-    fn poll_control(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_control(&mut self) -> bool {
         let mut progress = false;
-        while !self.released && !self.idle.control {
-            match self.control.poll_recv(cx) {
+        while !self.released && self.wake.is_due(Source::Control) {
+            let mut cx = Context::from_waker(self.wake.waker(Source::Control));
+            match self.control.poll_recv(&mut cx) {
                 Poll::Ready(Some(message)) => self.command(*message),
                 Poll::Ready(None) => {
                     self.released = true;
                     self.handle(Input::Released);
                 }
                 Poll::Pending => {
-                    self.idle.control = true;
+                    self.wake.pending(Source::Control);
                     break;
                 }
             }
@@ -272,10 +271,11 @@ impl Driver {
     }
 
     /// Callers that left: their calls are cancelled.
-    fn poll_cancels(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_cancels(&mut self) -> bool {
         let mut progress = false;
-        while !self.idle.cancels {
-            match self.cancels.poll_recv(cx) {
+        while self.wake.is_due(Source::Cancels) {
+            let mut cx = Context::from_waker(self.wake.waker(Source::Cancels));
+            match self.cancels.poll_recv(&mut cx) {
                 Poll::Ready(Some(waiter)) => {
                     self.waiters.remove(&waiter);
                     if !self.traces.is_empty() {
@@ -284,8 +284,9 @@ impl Driver {
                     self.handle(Input::Cancel { waiter });
                     progress = true;
                 }
-                Poll::Ready(None) => break,
-                Poll::Pending => self.idle.cancels = true,
+                // Every sender is gone: nothing more can come.
+                Poll::Ready(None) => self.wake.pending(Source::Cancels),
+                Poll::Pending => self.wake.pending(Source::Cancels),
             }
         }
         progress
@@ -293,22 +294,23 @@ impl Driver {
 
     /// Calls, a batch at most, while the current connection keeps up and the machine takes
     /// more in flight.
-    fn poll_calls(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_calls(&mut self) -> bool {
         let mut progress = false;
         for _ in 0..BATCH {
             if self.released
-                || self.idle.calls
+                || !self.wake.is_due(Source::Calls)
                 || self.backlogged()
                 || !self.machine.accepts_calls()
             {
                 break;
             }
-            match self.calls.poll_recv(cx) {
+            let mut cx = Context::from_waker(self.wake.waker(Source::Calls));
+            match self.calls.poll_recv(&mut cx) {
                 Poll::Ready(Some(message)) => self.command(message),
                 // The control channel ends at the same time and says so.
                 Poll::Ready(None) => break,
                 Poll::Pending => {
-                    self.idle.calls = true;
+                    self.wake.pending(Source::Calls);
                     break;
                 }
             }
@@ -323,13 +325,19 @@ impl Driver {
             .any(|conn| conn.outbox.len() >= MAX_QUEUED_FRAMES)
     }
 
-    fn poll_connects(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_connects(&mut self) -> bool {
+        if !self.wake.is_due(Source::Connects) {
+            return false;
+        }
+        // Cleared before polling: a connect started meanwhile marks the source due again.
+        self.wake.pending(Source::Connects);
         let mut progress = false;
         let mut index = 0;
         while index < self.connecting.len() {
             let (conn, future) = &mut self.connecting[index];
             let conn = *conn;
-            match future.as_mut().poll(cx) {
+            let mut cx = Context::from_waker(self.wake.waker(Source::Connects));
+            match future.as_mut().poll(&mut cx) {
                 Poll::Pending => index += 1,
                 Poll::Ready(result) => {
                     drop(self.connecting.swap_remove(index));
@@ -370,7 +378,7 @@ impl Driver {
     }
 
     /// Frames from every connection, a batch at most from each.
-    fn poll_frames(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_frames(&mut self) -> bool {
         let mut progress = false;
         let mut index = 0;
         while index < self.conns.len() {
@@ -384,7 +392,8 @@ impl Driver {
                 else {
                     break; // an effect dropped it, or it has nothing this wake-up
                 };
-                let incoming = match Pin::new(&mut *entry.frames).poll_next(cx) {
+                let mut cx = Context::from_waker(self.wake.waker(Source::Sockets));
+                let incoming = match Pin::new(&mut *entry.frames).poll_next(&mut cx) {
                     Poll::Pending => {
                         entry.read_idle = true;
                         break;
@@ -427,15 +436,16 @@ impl Driver {
     }
 
     /// Hands waiting frames to each sink, back to back, and flushes once nothing more waits.
-    fn poll_writes(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_writes(&mut self) -> bool {
         let mut progress = false;
         let mut failed = Vec::new();
+        let mut cx = Context::from_waker(self.wake.waker(Source::Sockets));
         for conn in &mut self.conns {
             if conn.broken {
                 conn.outbox.clear();
                 continue;
             }
-            let result = write(conn, cx, &mut progress);
+            let result = write(conn, &mut cx, &mut progress);
             if let Err(error) = result {
                 conn.broken = true;
                 conn.outbox.clear();
@@ -453,25 +463,28 @@ impl Driver {
     }
 
     /// Keeps the one sleep on the machine's earliest deadline; fires it when due.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_timer(&mut self) -> bool {
         let deadline = self.machine.poll_timeout();
         if deadline != self.armed {
             self.armed = deadline;
             if let Some(deadline) = deadline {
                 self.timer.as_mut().reset(Instant::from_std(deadline));
-                self.idle.timer = false;
+                self.wake.mark_due(Source::Timer);
             }
         }
-        if self.armed.is_none() || self.idle.timer {
+        if self.armed.is_none() || !self.wake.is_due(Source::Timer) {
             return false;
         }
-        if self.timer.as_mut().poll(cx).is_pending() {
-            self.idle.timer = true;
+        let mut cx = Context::from_waker(self.wake.waker(Source::Timer));
+        if self.timer.as_mut().poll(&mut cx).is_pending() {
+            self.wake.pending(Source::Timer);
             return false;
         }
-        self.now = now();
+        // The sleep may have fired later than the pass began.
+        self.now = None;
+        let now = self.now();
         let probes = self.machine.probe_counts();
-        self.machine.handle_timeout(self.now);
+        self.machine.handle_timeout(now);
         let after = self.machine.probe_counts();
         if after.sent > probes.sent {
             tracing::debug!("liveness probe sent: a call waits and no frame came for the interval");
@@ -497,12 +510,13 @@ impl Driver {
         method: Box<str>,
         result: &RawJson,
     ) -> Result<Vec<(String, Arc<serde_json::Value>)>, qix_delta::Error> {
+        let now = self.now();
         self.delta
             .apply_result(handle, &method, result.get())
             .inspect_err(|_| {
                 let method = method.into_string();
                 self.machine
-                    .handle(Input::DeltaFailed { handle, method }, self.now);
+                    .handle(Input::DeltaFailed { handle, method }, now);
             })
     }
 
@@ -521,6 +535,7 @@ impl Driver {
                     let transport = self.transport.clone();
                     self.connecting
                         .push((conn, Box::pin(async move { transport.connect().await })));
+                    self.wake.mark_due(Source::Connects);
                 }
                 Effect::Send { conn, text, object } => {
                     let text = Bytes::from(text);
@@ -633,19 +648,20 @@ impl Future for Driver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.idle = Idle::default();
-        for conn in &mut this.conns {
-            conn.read_idle = false;
+        if this.wake.begin(cx.waker()) {
+            for conn in &mut this.conns {
+                conn.read_idle = false;
+            }
         }
         for _ in 0..PASSES_BEFORE_YIELD {
-            this.now = now();
-            let mut progress = this.poll_control(cx);
-            progress |= this.poll_cancels(cx);
-            progress |= this.poll_connects(cx);
-            progress |= this.poll_frames(cx);
-            progress |= this.poll_calls(cx);
-            progress |= this.poll_writes(cx);
-            progress |= this.poll_timer(cx);
+            this.now = None;
+            let mut progress = this.poll_control();
+            progress |= this.poll_cancels();
+            progress |= this.poll_connects();
+            progress |= this.poll_frames();
+            progress |= this.poll_calls();
+            progress |= this.poll_writes();
+            progress |= this.poll_timer();
             if this.machine.is_quiet() {
                 // Nothing more will be told: streams end, while connections finish.
                 this.emitter.close();
@@ -671,6 +687,6 @@ impl Drop for Driver {
 }
 
 /// The machine's clock: tokio's, so paused-time tests drive it.
-fn now() -> std::time::Instant {
+fn clock() -> std::time::Instant {
     Instant::now().into_std()
 }
