@@ -232,22 +232,21 @@ fn classify<'a, P>(
     let mut delta = false;
     let mut changes = Changes::default();
     for_each_member(text, |name, raw| {
-        match seen.known(&MEMBERS, name)? {
-            Some("jsonrpc") => check_version(raw)?,
-            Some("id") => {
-                id = read::<Option<RequestId>>(raw, "id", "a non-negative integer or null")?;
-            }
-            Some("result") => result = Some(raw),
-            Some("error") => error = read_error(raw)?,
-            Some("method") => method = read::<Option<String>>(raw, "method", "a string")?,
-            Some("params") => params = (raw != "null").then_some(raw),
-            Some("delta") => {
-                delta = read::<Option<bool>>(raw, "delta", "a boolean")?.unwrap_or(false);
-            }
-            Some("change") => changes.change = read_handles(raw, "change")?,
-            Some("close") => changes.close = read_handles(raw, "close")?,
-            // Unknown members are skipped unread, repeats included: nothing depends on them.
-            Some(_) | None => {}
+        // Unknown members are skipped unread, repeats included: nothing depends on them.
+        let Some(member) = Member::named(name) else {
+            return Ok(());
+        };
+        seen.first(member as u32, name)?;
+        match member {
+            Member::Jsonrpc => check_version(raw)?,
+            Member::Id => id = read_id(raw)?,
+            Member::Result => result = Some(raw),
+            Member::Error => error = read_error(raw)?,
+            Member::Method => method = read::<Option<String>>(raw, "method", "a string")?,
+            Member::Params => params = (raw != "null").then_some(raw),
+            Member::Delta => delta = read_delta(raw)?,
+            Member::Change => changes.change = read_handles(raw, "change")?,
+            Member::Close => changes.close = read_handles(raw, "close")?,
         }
         Ok(())
     })
@@ -291,9 +290,58 @@ fn classify<'a, P>(
 }
 
 /// The members [`decode`] reads; the others are ignored.
-const MEMBERS: [&str; 9] = [
-    "jsonrpc", "id", "result", "error", "method", "params", "delta", "change", "close",
-];
+#[derive(Debug, Clone, Copy)]
+enum Member {
+    Jsonrpc,
+    Id,
+    Result,
+    Error,
+    Method,
+    Params,
+    Delta,
+    Change,
+    Close,
+}
+
+impl Member {
+    /// Matched once, by the compiler's string switch, rather than compared name by name.
+    fn named(name: &str) -> Option<Self> {
+        Some(match name {
+            "jsonrpc" => Self::Jsonrpc,
+            "id" => Self::Id,
+            "result" => Self::Result,
+            "error" => Self::Error,
+            "method" => Self::Method,
+            "params" => Self::Params,
+            "delta" => Self::Delta,
+            "change" => Self::Change,
+            "close" => Self::Close,
+            _ => return None,
+        })
+    }
+}
+
+/// `id`: plain digits, what every response carries, are read without a deserializer.
+fn read_id(raw: &str) -> Result<Option<RequestId>, DecodeError> {
+    // Nineteen digits always fit a u64; the scanner has checked the number's grammar.
+    if (1..=19).contains(&raw.len()) && raw.bytes().all(|byte| byte.is_ascii_digit()) {
+        if let Ok(id) = raw.parse() {
+            return Ok(Some(id));
+        }
+    }
+    read::<Option<RequestId>>(raw, "id", "a non-negative integer or null")
+}
+
+fn read_delta(raw: &str) -> Result<bool, DecodeError> {
+    match raw {
+        "true" => Ok(true),
+        "false" | "null" => Ok(false),
+        _ => Err(DecodeError::BadMember {
+            member: "delta",
+            expected: "a boolean",
+        }),
+    }
+}
 
 const ERROR_SHAPE: &str = "an object {code: integer, parameter: string, message: string}";
 

@@ -75,6 +75,8 @@ pub(crate) fn for_each_member<'a>(
 
 /// `text[start..end]`; the scanner's offsets always fall on ASCII bytes, so this never fails,
 /// but a slip would be an error, not a panic.
+// Inlined: twice per member, and the checks fold into the caller's.
+#[inline(always)]
 fn slice(text: &str, start: usize, end: usize) -> Result<&str, DecodeError> {
     text.get(start..end)
         .ok_or_else(|| DecodeError::NotJson(Syntax::new(start, "a value").to_string()))
@@ -85,7 +87,8 @@ fn member_name(quoted: &str) -> Result<Cow<'_, str>, DecodeError> {
     let inner = quoted
         .get(1..quoted.len().saturating_sub(1))
         .unwrap_or_default();
-    if !inner.contains('\\') {
+    // A byte loop: names are short, and `str::contains` costs more in setting up its search.
+    if !inner.as_bytes().contains(&b'\\') {
         return Ok(Cow::Borrowed(inner));
     }
     serde_json::from_str::<String>(quoted)
@@ -108,11 +111,17 @@ impl Seen {
         let Some(index) = known.iter().position(|&known| known == name) else {
             return Ok(None);
         };
+        self.first(index as u32, name)?;
+        Ok(Some(known[index]))
+    }
+
+    /// Marks the known member number `index` (below 32) as met; an error if it was before.
+    pub(crate) fn first(&mut self, index: u32, name: &str) -> Result<(), DecodeError> {
         let bit = 1u32 << (index % 32);
         if self.0 & bit != 0 {
             return Err(DecodeError::DuplicateMember(name.to_owned()));
         }
         self.0 |= bit;
-        Ok(Some(known[index]))
+        Ok(())
     }
 }

@@ -160,6 +160,23 @@ fn id_must_be_a_non_negative_integer_within_u64() {
 }
 
 #[test]
+fn every_id_within_u64_is_read_as_serde_json_reads_it() {
+    for id in [
+        "0",
+        "7",
+        "1234567890123456789",
+        "9999999999999999999",
+        "18446744073709551615",
+    ] {
+        let want: u64 = serde_json::from_str(id).unwrap();
+        match decode(&format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#)) {
+            Ok(Incoming::Response(response)) => assert_eq!(response.id, want, "id {id}"),
+            other => panic!("id {id}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn change_and_close_must_be_arrays_of_i32() {
     for member in ["change", "close"] {
         for value in [
