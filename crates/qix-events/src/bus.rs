@@ -1,6 +1,7 @@
 //! The bus, its subscriptions and what they deliver.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -347,6 +348,7 @@ impl<E: Clone + Send + 'static> Bus<E> {
             topics,
             queue,
             bus: Arc::downgrade(&self.shared),
+            taken: VecDeque::new(),
             finished: false,
         }
     }
@@ -537,6 +539,8 @@ pub struct Subscription<E> {
     topics: Arc<[Topic]>,
     queue: Arc<Queue<E>>,
     bus: Weak<Shared<E>>,
+    /// Events taken from the queue with the one last delivered, in order, not yet handed out.
+    taken: VecDeque<E>,
     finished: bool,
 }
 
@@ -556,16 +560,26 @@ impl<E> Subscription<E> {
     }
 }
 
+// Nothing is pinned in place: the events a subscription holds are moved in and out.
+impl<E> Unpin for Subscription<E> {}
+
 impl<E> Stream for Subscription<E> {
     type Item = Delivery<E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
+        let this = &mut *self;
+        if this.finished {
             return Poll::Ready(None);
         }
-        let next = self.queue.poll_next(cx);
+        // A removed listener is not called again, not even with what it had taken.
+        if this.queue.is_cancelled() {
+            this.taken.clear();
+        } else if let Some(event) = this.taken.pop_front() {
+            return Poll::Ready(Some(Delivery::Event(event)));
+        }
+        let next = this.queue.poll_next(&mut this.taken, cx);
         if let Poll::Ready(None) = next {
-            self.finished = true;
+            this.finished = true;
         }
         next
     }
@@ -573,7 +587,7 @@ impl<E> Stream for Subscription<E> {
 
 impl<E> FusedStream for Subscription<E> {
     fn is_terminated(&self) -> bool {
-        self.finished || self.queue.is_finished()
+        self.finished || (self.taken.is_empty() && self.queue.is_finished())
     }
 }
 
@@ -622,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn queue_bytes_stay_within_the_byte_bound_and_are_given_back_on_delivery() {
+    fn queue_bytes_stay_within_the_byte_bound_and_are_given_back_when_taken() {
         let bus: Bus<Vec<u8>> = Bus::with_limits(1024, 10_000, Vec::len);
         let mut sub = bus.subscribe(topic("traffic:*"));
         for _ in 0..1_000 {
@@ -638,7 +652,53 @@ mod tests {
             sub.next().now_or_never(),
             Some(Some(Delivery::Event(_)))
         ));
-        assert_eq!(sub.queue.bytes(), 6_000);
+        // The two behind it were taken with it: the queue holds nothing, the stream two.
+        assert_eq!(
+            (sub.queue.len(), sub.queue.bytes(), sub.taken.len()),
+            (0, 0, 2)
+        );
+    }
+
+    #[test]
+    fn a_subscription_takes_a_batch_under_one_lock_and_the_queue_stays_bounded_meanwhile() {
+        let bus: Bus<u64> = Bus::with_capacity(4);
+        let mut sub = bus.subscribe(topic("a"));
+        for i in 0..3 {
+            bus.publish("a", None, i);
+        }
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Event(0)))
+        ));
+        assert_eq!((sub.queue.len(), sub.taken.len()), (0, 2));
+        // While it holds 1 and 2, the queue fills and drops its own oldest.
+        for i in 3..9 {
+            bus.publish("a", None, i);
+        }
+        let mut got = Vec::new();
+        while let Some(Some(delivery)) = sub.next().now_or_never() {
+            got.push(match delivery {
+                Delivery::Event(event) => format!("{event}"),
+                Delivery::Lagged { missed } => format!("lagged {missed}"),
+            });
+        }
+        assert_eq!(got, ["1", "2", "lagged 2", "5", "6", "7", "8"]);
+    }
+
+    #[test]
+    fn a_cancelled_queue_hands_out_nothing_it_had_taken() {
+        let bus: Bus<u64> = Bus::new();
+        let mut sub = bus.subscribe(topic("a"));
+        for i in 0..3 {
+            bus.publish("a", None, i);
+        }
+        assert!(matches!(
+            sub.next().now_or_never(),
+            Some(Some(Delivery::Event(0)))
+        ));
+        sub.queue.cancel();
+        assert!(matches!(sub.next().now_or_never(), Some(None)));
+        assert!(sub.is_terminated());
     }
 
     #[test]

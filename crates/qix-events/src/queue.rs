@@ -1,6 +1,7 @@
 //! One bounded queue per subscriber or listener.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -16,7 +17,16 @@ pub(crate) struct Queue<E> {
     capacity: usize,
     max_bytes: usize,
     inner: Mutex<Inner<E>>,
+    /// Set by [`Queue::cancel`], read without the lock: the consumer checks it before handing
+    /// out each event it has already taken.
+    cancelled: AtomicBool,
 }
+
+/// How many events a consumer takes from its queue under one lock: the first is delivered at
+/// once, the others wait in the consumer's own buffer. A publisher and a consumer that take
+/// turns (a driver and a task on one thread) then pay for the lock once per batch on the
+/// consumer's side.
+pub(crate) const TAKE: usize = 64;
 
 struct Inner<E> {
     /// Each event with the size it was published with.
@@ -41,6 +51,7 @@ impl<E> Queue<E> {
                 closed,
                 waker: None,
             }),
+            cancelled: AtomicBool::new(false),
         }
     }
 
@@ -100,6 +111,7 @@ impl<E> Queue<E> {
 
     /// Stops accepting events and throws away what is queued.
     pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
         let (discarded, waker) = {
             let mut inner = self.lock();
             inner.closed = true;
@@ -113,7 +125,20 @@ impl<E> Queue<E> {
         }
     }
 
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Delivery<E>>> {
+    /// True once [`Queue::cancel`] was called.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// The next delivery; with an event, up to [`TAKE`] - 1 of the ones queued behind it are
+    /// moved to `taken` (which the caller has emptied), to be handed out before the queue is
+    /// asked again. Events taken are delivered whatever the queue drops later: they are older
+    /// than anything still queued, so a lag marker still comes where the events went missing.
+    pub(crate) fn poll_next(
+        &self,
+        taken: &mut VecDeque<E>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Delivery<E>>> {
         let mut inner = self.lock();
         if inner.missed > 0 {
             let missed = std::mem::take(&mut inner.missed);
@@ -121,6 +146,13 @@ impl<E> Queue<E> {
         }
         if let Some((event, size)) = inner.items.pop_front() {
             inner.bytes -= size;
+            let more = inner.items.len().min(TAKE - 1);
+            let mut bytes = 0;
+            taken.extend(inner.items.drain(..more).map(|(event, size)| {
+                bytes += size;
+                event
+            }));
+            inner.bytes -= bytes;
             return Poll::Ready(Some(Delivery::Event(event)));
         }
         if inner.closed {

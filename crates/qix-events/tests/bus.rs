@@ -118,14 +118,22 @@ fn full_queue_drops_oldest_and_reports_exact_count_where_they_went_missing() {
         bus.publish("a", None, i);
     }
     assert_eq!(poll_once(&mut sub), Polled::Item(Got::Event(0)));
-    // Queue now holds 1, 2; 3 fits, 4..=9 each push out the oldest: 1..=6 are lost.
+    // 1 and 2 were taken with 0, so they are delivered. The queue takes 3..=5, then 6..=9
+    // each push out its oldest: 3..=6 are lost, and the marker stands where they were.
     for i in 3..10 {
         bus.publish("a", None, i);
     }
     assert_eq!(
         drain(&mut sub),
         (
-            vec![Got::Lagged(6), Got::Event(7), Got::Event(8), Got::Event(9)],
+            vec![
+                Got::Event(1),
+                Got::Event(2),
+                Got::Lagged(4),
+                Got::Event(7),
+                Got::Event(8),
+                Got::Event(9)
+            ],
             false
         )
     );
