@@ -83,7 +83,9 @@ impl<E: fmt::Debug> fmt::Debug for Delivery<E> {
 /// Every subscriber and every listener has its own queue of at most `capacity` events and, on
 /// a bus made by [`Bus::with_limits`], at most `max_bytes` bytes as the bus's size function
 /// reckons them; topics are matched when an event is published, so only the queues of
-/// matching subscribers fill up. When a queue is full the **oldest** queued events are dropped
+/// matching subscribers fill up. A subscription takes the event it delivers together with up
+/// to 63 queued behind it, under one lock, and hands those out before it asks its queue again:
+/// what it holds is at most `capacity` queued events plus fewer than 64 taken ones. When a queue is full the **oldest** queued events are dropped
 /// to make room (as tokio's `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
 /// dropped, at the place where they were, followed by the newer events it still holds. Every
 /// event a subscriber receives comes in publish order.

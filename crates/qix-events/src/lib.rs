@@ -27,7 +27,8 @@
 //! [`DEFAULT_MAX_BYTES`] = 16 MiB is what `qix` uses). When its queue is full the oldest queued
 //! events are dropped; the subscriber then receives `Lagged { missed }` with the exact count, at
 //! the place of the missing events, and carries on with the newer ones. Whatever it receives
-//! comes in publish order.
+//! comes in publish order. A subscription takes events from its queue up to 64 at a time
+//! (one lock per batch); those it has taken are delivered whatever its queue drops later.
 //!
 //! # Example
 //!
