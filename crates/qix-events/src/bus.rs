@@ -269,6 +269,12 @@ impl<E: Clone + Send + 'static> Bus<E> {
         self.shared.max_bytes
     }
 
+    /// True when the bus has at least one live subscriber or listener, whatever its topics:
+    /// one atomic load.
+    pub fn has_receivers(&self) -> bool {
+        self.shared.entry_count.load(Ordering::Acquire) > 0
+    }
+
     /// True when at least one live subscriber or listener matches `(kind, name)`.
     /// Allocation-free; false once the bus is closed.
     pub fn is_listened(&self, kind: &str, name: Option<&str>) -> bool {

@@ -459,3 +459,20 @@ fn delivery_helpers_and_debug() {
     assert_eq!(format!("{event:?}"), "Event(3)");
     assert_eq!(format!("{lag:?}"), "Lagged { missed: 2 }");
 }
+
+#[test]
+fn has_receivers_counts_subscribers_and_listeners_whatever_their_topics() {
+    let bus: Bus<u64> = Bus::new();
+    assert!(!bus.has_receivers());
+    let sub = bus.subscribe(topic("closed"));
+    assert!(bus.has_receivers());
+    drop(sub);
+    assert!(!bus.has_receivers());
+    let guard = bus.on(topic("traffic:*"), |_| {}).unwrap();
+    assert!(bus.has_receivers());
+    drop(guard);
+    assert!(!bus.has_receivers());
+    let _sub = bus.subscribe(topic("closed"));
+    bus.close();
+    assert!(!bus.has_receivers());
+}

@@ -52,16 +52,32 @@ impl<E: Clone + Send + 'static> TrafficPublishers<E> {
     }
 }
 
+/// The traffic publishers of a bus, made when the bus first has a subscriber: an idle
+/// session, and an object nobody subscribed to, keep a null pointer instead of two publishers.
+struct LazyTraffic<E>(Option<Box<TrafficPublishers<E>>>);
+
+impl<E: Clone + Send + 'static> LazyTraffic<E> {
+    fn publish_with(&mut self, bus: &Bus<E>, direction: Direction, build: impl FnOnce() -> E) {
+        let publishers = match &mut self.0 {
+            Some(publishers) => publishers,
+            // Nobody has subscribed to this bus yet: one atomic load.
+            None if !bus.has_receivers() => return,
+            None => self.0.insert(Box::new(TrafficPublishers::new(bus))),
+        };
+        publishers.publish_with(direction, build);
+    }
+}
+
 /// A live object's shared state and its traffic publishers.
 struct Registered {
     shared: Arc<ObjectShared>,
-    traffic: TrafficPublishers<ObjectEvent>,
+    traffic: LazyTraffic<ObjectEvent>,
 }
 
 /// The buses of a session and of its live objects.
 pub(crate) struct Emitter {
     bus: Bus<SessionEvent>,
-    traffic: TrafficPublishers<SessionEvent>,
+    traffic: LazyTraffic<SessionEvent>,
     objects: FxHashMap<ObjectKey, Registered>,
     object_limits: Limits,
 }
@@ -69,7 +85,7 @@ pub(crate) struct Emitter {
 impl Emitter {
     pub(crate) fn new(bus: Bus<SessionEvent>, object_limits: Limits) -> Self {
         Self {
-            traffic: TrafficPublishers::new(&bus),
+            traffic: LazyTraffic(None),
             bus,
             objects: FxHashMap::default(),
             object_limits,
@@ -82,8 +98,8 @@ impl Emitter {
         let registered = self.objects.entry(info.key).or_insert_with(|| {
             let shared = Arc::new(ObjectShared::new(info, limits.object_bus()));
             Registered {
-                traffic: TrafficPublishers::new(&shared.bus),
                 shared,
+                traffic: LazyTraffic(None),
             }
         });
         Arc::clone(&registered.shared)
@@ -204,12 +220,13 @@ impl Emitter {
         // `Traffic`, which shares the frame.
         let traffic = || Traffic::new(direction, text.clone());
         if let Some(object) = object.and_then(|key| self.objects.get_mut(key)) {
+            let bus = &object.shared.bus;
             object
                 .traffic
-                .publish_with(direction, || ObjectEvent::Traffic(traffic()));
+                .publish_with(bus, direction, || ObjectEvent::Traffic(traffic()));
         }
         self.traffic
-            .publish_with(direction, || SessionEvent::Traffic(traffic()));
+            .publish_with(&self.bus, direction, || SessionEvent::Traffic(traffic()));
     }
 
     /// Ends every stream: nothing more will be told.
