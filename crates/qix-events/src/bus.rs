@@ -548,7 +548,7 @@ pub struct Subscription<E> {
     queue: Arc<Queue<E>>,
     bus: Weak<Shared<E>>,
     /// Events taken from the queue with the one last delivered, in order, not yet handed out.
-    taken: VecDeque<E>,
+    taken: VecDeque<(E, usize)>,
     finished: bool,
 }
 
@@ -582,7 +582,7 @@ impl<E> Stream for Subscription<E> {
         // A removed listener is not called again, not even with what it had taken.
         if this.queue.is_cancelled() {
             this.taken.clear();
-        } else if let Some(event) = this.taken.pop_front() {
+        } else if let Some((event, _)) = this.taken.pop_front() {
             return Poll::Ready(Some(Delivery::Event(event)));
         }
         let next = this.queue.poll_next(&mut this.taken, cx);

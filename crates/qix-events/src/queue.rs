@@ -136,7 +136,7 @@ impl<E> Queue<E> {
     /// than anything still queued, so a lag marker still comes where the events went missing.
     pub(crate) fn poll_next(
         &self,
-        taken: &mut VecDeque<E>,
+        taken: &mut VecDeque<(E, usize)>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Delivery<E>>> {
         let mut inner = self.lock();
@@ -144,15 +144,16 @@ impl<E> Queue<E> {
             let missed = std::mem::take(&mut inner.missed);
             return Poll::Ready(Some(Delivery::Lagged { missed }));
         }
-        if let Some((event, size)) = inner.items.pop_front() {
-            inner.bytes -= size;
-            let more = inner.items.len().min(TAKE - 1);
-            let mut bytes = 0;
-            taken.extend(inner.items.drain(..more).map(|(event, size)| {
-                bytes += size;
-                event
-            }));
-            inner.bytes -= bytes;
+        if let Some((event, _)) = inner.items.pop_front() {
+            if inner.items.len() < TAKE {
+                // The usual case: the rest fits in one batch, and the two buffers trade places
+                // (the queue keeps the consumer's empty one, with its capacity).
+                std::mem::swap(&mut inner.items, taken);
+                inner.bytes = 0;
+            } else {
+                taken.extend(inner.items.drain(..TAKE - 1));
+                inner.bytes = inner.items.iter().map(|(_, size)| size).sum();
+            }
             return Poll::Ready(Some(Delivery::Event(event)));
         }
         if inner.closed {
