@@ -323,11 +323,13 @@ impl Member {
 
 /// `id`: plain digits, what every response carries, are read without a deserializer.
 fn read_id(raw: &str) -> Result<Option<RequestId>, DecodeError> {
-    // Nineteen digits always fit a u64; the scanner has checked the number's grammar.
+    // Nineteen digits always fit a u64 (no overflow below), and the scanner has checked the
+    // number's grammar (no leading zero); `str::parse` would cost more than the whole check.
     if (1..=19).contains(&raw.len()) && raw.bytes().all(|byte| byte.is_ascii_digit()) {
-        if let Ok(id) = raw.parse() {
-            return Ok(Some(id));
-        }
+        let id = raw
+            .bytes()
+            .fold(0u64, |id, digit| id * 10 + u64::from(digit - b'0'));
+        return Ok(Some(id));
     }
     read::<Option<RequestId>>(raw, "id", "a non-negative integer or null")
 }
