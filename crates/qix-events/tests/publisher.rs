@@ -99,3 +99,15 @@ fn a_publisher_respects_the_queue_bound_and_reports_the_lag() {
         (vec![Got::Lagged(3), Got::Event(3), Got::Event(4)], false)
     );
 }
+
+#[test]
+fn a_publisher_keeps_the_bus_open_like_a_handle() {
+    let bus: Bus<u64> = Bus::new();
+    let mut sub = bus.subscribe(topic("a"));
+    let mut a = bus.publisher("a", None::<&'static str>);
+    drop(bus);
+    a.publish(1);
+    assert_eq!(drain(&mut sub), (vec![Got::Event(1)], false));
+    drop(a);
+    assert_eq!(drain(&mut sub), (vec![], true));
+}
