@@ -1,5 +1,6 @@
 //! The session handle and what it shares with objects.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -291,18 +292,20 @@ pub(crate) enum Link {
     Object(Arc<WeakSenders>),
 }
 
+// A session's senders are borrowed, an object's upgraded: cloning a sender, or upgrading one,
+// is two atomic read-modify-writes there and two more when it drops, on every call.
 impl Link {
-    fn calls(&self) -> Option<mpsc::Sender<ToDriver>> {
+    fn calls(&self) -> Option<Cow<'_, mpsc::Sender<ToDriver>>> {
         match self {
-            Self::Session(senders) => Some(senders.calls.clone()),
-            Self::Object(weak) => weak.calls.upgrade(),
+            Self::Session(senders) => Some(Cow::Borrowed(&senders.calls)),
+            Self::Object(weak) => weak.calls.upgrade().map(Cow::Owned),
         }
     }
 
-    fn control(&self) -> Option<mpsc::Sender<Box<ToDriver>>> {
+    fn control(&self) -> Option<Cow<'_, mpsc::Sender<Box<ToDriver>>>> {
         match self {
-            Self::Session(senders) => Some(senders.control.clone()),
-            Self::Object(weak) => weak.control.upgrade(),
+            Self::Session(senders) => Some(Cow::Borrowed(&senders.control)),
+            Self::Object(weak) => weak.control.upgrade().map(Cow::Owned),
         }
     }
 
@@ -365,10 +368,10 @@ impl Link {
         // Q-CANCEL-1: from here on, a caller that leaves tells the session.
         let mut guard = CancelOnDrop {
             waiter,
-            cancels: if is_call { self.cancels() } else { None },
+            link: is_call.then_some(self),
         };
         let answer = answer.await;
-        guard.cancels = None;
+        guard.link = None;
         match answer.map_err(|_| Error::SessionGone)? {
             DriverReply::Failed(failure) => Err(Error::from_failure(failure)),
             DriverReply::DeltaFailed(error) => Err(Error::from_delta(error)),
@@ -377,16 +380,17 @@ impl Link {
     }
 }
 
-/// Tells the driver that a call's caller left before its reply came (Q-CANCEL-1).
-struct CancelOnDrop {
+/// Tells the driver that a call's caller left before its reply came (Q-CANCEL-1). The sender
+/// is found only then: most calls are answered.
+struct CancelOnDrop<'a> {
     waiter: Waiter,
-    cancels: Option<mpsc::UnboundedSender<Waiter>>,
+    link: Option<&'a Link>,
 }
 
-impl Drop for CancelOnDrop {
+impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(cancels) = self.cancels.take() {
-            // A driver that is gone has nothing to cancel.
+        // A driver that is gone has nothing to cancel.
+        if let Some(cancels) = self.link.take().and_then(Link::cancels) {
             let _ = cancels.send(self.waiter);
         }
     }
