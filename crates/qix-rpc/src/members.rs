@@ -73,6 +73,39 @@ pub(crate) fn for_each_member<'a>(
     first_error.map_or(Ok(()), Err)
 }
 
+/// The JSON text of the member `name` of the object `text`, without building the object:
+/// `Ok(None)` when it has no such member.
+///
+/// `text` is checked against the JSON grammar as [`decode`](crate::decode) checks a frame,
+/// nested values included, without recursion.
+///
+/// # Errors
+///
+/// [`DecodeError::NotJson`] or [`DecodeError::NotAnObject`] for such a `text`, and
+/// [`DecodeError::DuplicateMember`] when `name` appears twice: which copy counts would be a
+/// guess.
+///
+/// ```
+/// let result = r#"{"qReturn":{"qType":"Doc","qHandle":1},"qInfo":{}}"#;
+/// let reference = qix_rpc::member(result, "qReturn")?.unwrap_or("null");
+/// assert_eq!(qix_rpc::member(reference, "qHandle")?, Some("1"));
+/// assert_eq!(qix_rpc::member(reference, "qGenericId")?, None);
+/// # Ok::<(), qix_rpc::DecodeError>(())
+/// ```
+pub fn member<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>, DecodeError> {
+    let mut found = None;
+    for_each_member(text, |member, value| {
+        if member != name {
+            return Ok(());
+        }
+        if found.replace(value).is_some() {
+            return Err(DecodeError::DuplicateMember(name.to_owned()));
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
 /// `text[start..end]`; the scanner's offsets always fall on ASCII bytes, so this never fails,
 /// but a slip would be an error, not a panic.
 // Inlined: twice per member, and the checks fold into the caller's.

@@ -289,28 +289,13 @@ fn optional_string(map: &mut Map<String, Value>, name: &str) -> Result<Option<St
     }
 }
 
-/// `result.qReturn.qHandle` alone: the rest of `qReturn` is skipped, not built.
-#[derive(Deserialize)]
-struct RestoredResult {
-    #[serde(rename = "qReturn")]
-    q_return: Option<RestoredReturn>,
-}
-
-#[derive(Deserialize)]
-struct RestoredReturn {
-    #[serde(rename = "qHandle")]
-    handle: Option<Value>,
-}
-
 /// The new handle a restore request got back: `result.qReturn.qHandle` when it is an integer.
-/// Runs once per object on every resume, so it builds nothing but that number.
+/// Runs once per object on every resume, so it builds nothing: the members are found by the
+/// codec's scanner and the number read from its text.
 pub(crate) fn restored_handle(result: &str) -> Option<Handle> {
-    // A struct also deserializes from an array; only an object may carry `qReturn`.
-    if !result.trim_start().starts_with('{') {
-        return None;
-    }
-    let restored: RestoredResult = serde_json::from_str(result).ok()?;
-    restored.q_return?.handle.as_ref().and_then(as_handle)
+    let reference = qix_rpc::member(result, "qReturn").ok()??;
+    // `parse` takes the JSON integers that fit (`-1`, `7`) and refuses `1.0`, `1e2`, `"1"`.
+    qix_rpc::member(reference, "qHandle").ok()??.parse().ok()
 }
 
 #[cfg(test)]

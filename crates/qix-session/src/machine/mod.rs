@@ -1,5 +1,6 @@
 //! The session state machine: every rule of docs/behaviour.md decided in one place.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::mem;
 use std::time::{Duration, Instant};
@@ -8,7 +9,6 @@ use qix_rpc::{
     Changes, EncodedCall, FrameError, Handle, Incoming, Notification, RawJson, Response,
     ResponseBody, GLOBAL_HANDLE,
 };
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::objects::{self, Objects, RestorePlan};
@@ -170,7 +170,7 @@ enum ResumeStep {
 }
 
 /// What `OnConnected` (or its absence) says about the engine session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum SessionState {
     Created,
     Attached,
@@ -532,12 +532,6 @@ impl Machine {
     }
 }
 
-#[derive(Deserialize)]
-struct OnConnectedParams {
-    #[serde(rename = "qSessionState")]
-    q_session_state: Option<Value>,
-}
-
 /// A restore request. A plain method name and an array of strings always encode; `None`
 /// would only make that step fail (the object is lost), never a panic.
 fn restore_call(method: &str, params: &[Value]) -> Option<EncodedCall> {
@@ -552,17 +546,60 @@ struct Dropped;
 /// Reads `OnConnected`'s `qSessionState`. A missing or non-string state counts as attached,
 /// as in enigma.js (SR7): only an explicit SESSION_CREATED or an unknown state stops a resume.
 fn read_session_state(params: &RawJson) -> SessionState {
-    if !params.get().trim_start().starts_with('{') {
+    let Ok(Some(state)) = qix_rpc::member(params.get(), "qSessionState") else {
         return SessionState::Attached;
-    }
-    match serde_json::from_str::<OnConnectedParams>(params.get()) {
-        Ok(OnConnectedParams {
-            q_session_state: Some(Value::String(state)),
-        }) => match state.as_str() {
-            "SESSION_CREATED" => SessionState::Created,
-            "SESSION_ATTACHED" => SessionState::Attached,
-            _ => SessionState::Refused(state),
+    };
+    // A JSON string; with escapes only serde_json knows what it says.
+    let state = match state.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => Cow::Borrowed(plain),
+        _ => match serde_json::from_str::<String>(state) {
+            Ok(unescaped) => Cow::Owned(unescaped),
+            Err(_) => return SessionState::Attached,
         },
-        _ => SessionState::Attached,
+    };
+    match &*state {
+        "SESSION_CREATED" => SessionState::Created,
+        "SESSION_ATTACHED" => SessionState::Attached,
+        _ => SessionState::Refused(state.into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod session_state_tests {
+    use super::{read_session_state, RawJson, SessionState};
+
+    #[test]
+    fn the_session_state_is_read_as_enigma_js_reads_it() {
+        let cases = [
+            (
+                r#"{"qSessionState":"SESSION_CREATED"}"#,
+                SessionState::Created,
+            ),
+            (
+                r#"{"qSessionState":"SESSION_ATTACHED","other":[1]}"#,
+                SessionState::Attached,
+            ),
+            (
+                r#"{"qSessionState":"SESSION_\u0043REATED"}"#,
+                SessionState::Created,
+            ),
+            (
+                r#"{"qSessionState":"SESSION_ERROR_LICENSE_RENEW"}"#,
+                SessionState::Refused("SESSION_ERROR_LICENSE_RENEW".to_owned()),
+            ),
+            // Missing, not a string, repeated, or params that are no object: attached.
+            (r#"{}"#, SessionState::Attached),
+            (r#"{"qSessionState":7}"#, SessionState::Attached),
+            (r#"{"qSessionState":null}"#, SessionState::Attached),
+            (
+                r#"{"qSessionState":"SESSION_CREATED","qSessionState":"SESSION_CREATED"}"#,
+                SessionState::Attached,
+            ),
+            (r#"["SESSION_CREATED"]"#, SessionState::Attached),
+        ];
+        for (params, want) in cases {
+            let params = RawJson::new(params.to_owned()).unwrap();
+            assert_eq!(read_session_state(&params), want, "{params}");
+        }
     }
 }
