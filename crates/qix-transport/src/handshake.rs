@@ -1,6 +1,7 @@
 //! What a server answered to the opening handshake of a connection.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The server's answer to a connection's opening handshake: for a WebSocket, the HTTP status
 /// (101) and the response headers, `Set-Cookie` included.
@@ -8,8 +9,8 @@ use std::fmt;
 /// [`WebSocketTransport`](crate::WebSocketTransport) attaches one to every
 /// [`Connection`](crate::Connection) it opens ([`Connection::handshake`](crate::Connection::handshake))
 /// and returns it from `connect_with_handshake`. Header names are in lower case; values that are
-/// not UTF-8 are converted lossily. Debug output shows header names only: values such as
-/// cookies may be credentials.
+/// not UTF-8 are converted lossily. Cloning shares the headers (one reference count). Debug
+/// output shows header names only: values such as cookies may be credentials.
 ///
 /// ```
 /// use qix_transport::Handshake;
@@ -28,17 +29,21 @@ use std::fmt;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Handshake {
     status: u16,
-    headers: Vec<(String, String)>,
+    /// Shared: a connection, the transport's caller and a session's status each keep one, and
+    /// every resume makes a new one.
+    headers: Arc<[(String, String)]>,
 }
 
 impl Handshake {
     /// A handshake answer with this status and these headers (names are lower-cased).
-    pub fn new(status: u16, headers: Vec<(String, String)>) -> Self {
-        let headers = headers
-            .into_iter()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value))
-            .collect();
-        Handshake { status, headers }
+    pub fn new(status: u16, mut headers: Vec<(String, String)>) -> Self {
+        for (name, _) in &mut headers {
+            name.make_ascii_lowercase();
+        }
+        Handshake {
+            status,
+            headers: headers.into(),
+        }
     }
 
     /// The HTTP status of the answer (101 for an accepted WebSocket upgrade).

@@ -351,7 +351,7 @@ impl Driver {
                             );
                             // Kept before the machine hears of it: an `open` it completes
                             // finds the handshake there.
-                            let handshake = connection.handshake().cloned().map(Arc::new);
+                            let handshake = connection.handshake().cloned();
                             self.state.update(|shown| shown.handshake = handshake);
                             self.conns.push(Conn {
                                 id: conn,

@@ -78,8 +78,7 @@ impl Session {
     /// # }
     /// ```
     pub fn handshake(&self) -> Option<qix_transport::Handshake> {
-        self.state
-            .read(|status| status.handshake.as_deref().cloned())
+        self.state.read(|status| status.handshake.clone())
     }
 
     /// Opens the session and returns the Global object (handle -1).
@@ -227,7 +226,7 @@ pub(crate) struct Status {
     pub(crate) state: State,
     pub(crate) engine_session: EngineSession,
     /// The server's answer to the last successful connect's handshake.
-    pub(crate) handshake: Option<Arc<qix_transport::Handshake>>,
+    pub(crate) handshake: Option<qix_transport::Handshake>,
 }
 
 /// The driver's [`Status`] as the handles read it at any time. A mutex, not a watch channel:
