@@ -1,18 +1,15 @@
-//! The bus, its subscriptions and what they deliver.
+//! The bus: who is subscribed to what, and publishing to them.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fmt;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::task::{Context, Poll};
-
-use futures_util::stream::{FusedStream, Stream};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::listener::{self, ListenError, ListenerGuard};
+use crate::publisher::{fan_out, Publisher};
 use crate::queue::Queue;
-use crate::Topic;
+use crate::subscription::Subscription;
+use crate::{Delivery, Topic};
 
 /// Queue bound per subscriber and per listener used by [`Bus::new`].
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -21,57 +18,6 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// few large engine answers take. The `qix` crate uses it for its sessions' events. [`Bus::new`]
 /// and [`Bus::with_capacity`] bound events only.
 pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
-
-/// One item of a [`Subscription`] or one call of a listener.
-pub enum Delivery<E> {
-    /// A published event: each matching subscriber gets its own clone (the last one the
-    /// original), so an event that is costly to clone is best published as an `Arc`.
-    Event(E),
-    /// The queue was full and this many of the subscriber's events, the ones that would have
-    /// come right here, were dropped. Deliveries go on with the events that follow them.
-    Lagged {
-        /// How many events were dropped; at least 1.
-        missed: u64,
-    },
-}
-
-impl<E> Delivery<E> {
-    /// The event, or `None` for a lag marker.
-    pub fn event(&self) -> Option<&E> {
-        match self {
-            Delivery::Event(event) => Some(event),
-            Delivery::Lagged { .. } => None,
-        }
-    }
-
-    /// The event, or `None` for a lag marker.
-    pub fn into_event(self) -> Option<E> {
-        match self {
-            Delivery::Event(event) => Some(event),
-            Delivery::Lagged { .. } => None,
-        }
-    }
-}
-
-impl<E: Clone> Clone for Delivery<E> {
-    fn clone(&self) -> Self {
-        match self {
-            Delivery::Event(event) => Delivery::Event(event.clone()),
-            Delivery::Lagged { missed } => Delivery::Lagged { missed: *missed },
-        }
-    }
-}
-
-impl<E: fmt::Debug> fmt::Debug for Delivery<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Delivery::Event(event) => f.debug_tuple("Event").field(event).finish(),
-            Delivery::Lagged { missed } => {
-                f.debug_struct("Lagged").field("missed", missed).finish()
-            }
-        }
-    }
-}
 
 /// A publish/subscribe bus for events of type `E`, addressed by kind and optional name.
 ///
@@ -155,6 +101,36 @@ impl<E> Shared<E> {
             self.generation.fetch_add(1, Ordering::Release);
         }
         (id, queue)
+    }
+
+    /// The bus's generation and the queues of the receivers matching `(kind, name)` in it,
+    /// appended to `queues`.
+    pub(crate) fn matching(
+        &self,
+        kind: &str,
+        name: Option<&str>,
+        queues: &mut Vec<Arc<Queue<E>>>,
+    ) -> u64 {
+        let state = self.lock();
+        queues.extend(
+            state
+                .entries
+                .iter()
+                .filter(|entry| entry.matches(kind, name))
+                .map(|entry| Arc::clone(&entry.queue)),
+        );
+        // Bumps happen under the lock, so this is the generation of what was read.
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Changes whenever the receivers do (see [`Shared::matching`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// What `event` weighs against the byte bound.
+    pub(crate) fn size_of(&self, event: &E) -> usize {
+        self.size.map_or(0, |size| size(event))
     }
 
     pub(crate) fn unregister(&self, id: u64) {
@@ -297,7 +273,7 @@ impl<E: Clone + Send + 'static> Bus<E> {
             return;
         }
         let event = build();
-        let size = self.shared.size.map_or(0, |size| size(&event));
+        let size = self.shared.size_of(&event);
         let state = self.shared.lock();
         let matching = state.entries.iter().filter(|e| e.matches(kind, name));
         fan_out(matching.map(|entry| &*entry.queue), event, size);
@@ -324,13 +300,7 @@ impl<E: Clone + Send + 'static> Bus<E> {
         kind: impl Into<Cow<'static, str>>,
         name: Option<impl Into<Cow<'static, str>>>,
     ) -> Publisher<E> {
-        Publisher {
-            shared: Arc::clone(&self.shared),
-            kind: kind.into(),
-            name: name.map(Into::into),
-            generation: None,
-            queues: Vec::new(),
-        }
+        Publisher::new(Arc::clone(&self.shared), kind.into(), name.map(Into::into))
     }
 
     /// Publishes an event already built; see [`Bus::publish_with`] to skip building it when
@@ -351,14 +321,7 @@ impl<E: Clone + Send + 'static> Bus<E> {
     pub fn subscribe_many(&self, topics: impl IntoIterator<Item = Topic>) -> Subscription<E> {
         let topics: Arc<[Topic]> = topics.into_iter().collect();
         let (id, queue) = self.shared.register(Arc::clone(&topics));
-        Subscription {
-            id,
-            topics,
-            queue,
-            bus: Arc::downgrade(&self.shared),
-            taken: VecDeque::new(),
-            finished: false,
-        }
+        Subscription::new(id, topics, queue, Arc::downgrade(&self.shared))
     }
 
     /// Calls `listener` with every delivery matching `topic`, on a thread of its own: a
@@ -429,96 +392,6 @@ impl<E: Clone + Send + 'static> Default for Bus<E> {
     }
 }
 
-/// Gives `event` to every queue: a clone to each but the last, which gets the event itself.
-fn fan_out<'a, E: Clone + 'a>(
-    mut queues: impl Iterator<Item = &'a Queue<E>>,
-    event: E,
-    size: usize,
-) {
-    let Some(mut current) = queues.next() else {
-        return;
-    };
-    for next in queues {
-        current.push(event.clone(), size);
-        current = next;
-    }
-    current.push(event, size);
-}
-
-/// Publishes the events of one `(kind, name)` on a [`Bus`], made by [`Bus::publisher`].
-///
-/// It delivers exactly what [`Bus::publish_with`] would, in the same order relative to the
-/// bus's other publishes from the same thread; it only remembers which queues match, and asks
-/// the bus again when a subscriber or listener came or went. A subscriber added while a publish
-/// runs may or may not get that event, as with the bus. Like a [`Bus`] handle, a publisher
-/// keeps the bus open: the bus closes by itself once every handle and every publisher is gone.
-pub struct Publisher<E> {
-    shared: Arc<Shared<E>>,
-    kind: Cow<'static, str>,
-    name: Option<Cow<'static, str>>,
-    /// The bus's generation when `queues` was taken; `None` before the first look.
-    generation: Option<u64>,
-    queues: Vec<Arc<Queue<E>>>,
-}
-
-impl<E: Clone + Send + 'static> Publisher<E> {
-    /// Takes the matching queues again if the bus's subscribers changed since the last look.
-    fn refresh(&mut self) {
-        let now = self.shared.generation.load(Ordering::Acquire);
-        if self.generation == Some(now) {
-            return;
-        }
-        // The queues let go of may hold the last reference to events: dropped outside the lock.
-        let stale = std::mem::take(&mut self.queues);
-        {
-            let state = self.shared.lock();
-            // Bumps happen under the lock, so this is the generation of what is read here.
-            self.generation = Some(self.shared.generation.load(Ordering::Acquire));
-            let (kind, name) = (&*self.kind, self.name.as_deref());
-            self.queues.extend(
-                state
-                    .entries
-                    .iter()
-                    .filter(|entry| entry.matches(kind, name))
-                    .map(|entry| Arc::clone(&entry.queue)),
-            );
-        }
-        drop(stale);
-    }
-
-    /// True when at least one live subscriber or listener matches this publisher's topic.
-    pub fn is_listened(&mut self) -> bool {
-        self.refresh();
-        !self.queues.is_empty()
-    }
-
-    /// Publishes the event that `build` makes, calling `build` only when someone matches; as
-    /// [`Bus::publish_with`].
-    pub fn publish_with(&mut self, build: impl FnOnce() -> E) {
-        if !self.is_listened() {
-            return;
-        }
-        let event = build();
-        let size = self.shared.size.map_or(0, |size| size(&event));
-        fan_out(self.queues.iter().map(|queue| &**queue), event, size);
-    }
-
-    /// Publishes an event already built; as [`Bus::publish`].
-    pub fn publish(&mut self, event: E) {
-        self.publish_with(|| event);
-    }
-}
-
-impl<E> fmt::Debug for Publisher<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publisher")
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("matching", &self.queues.len())
-            .finish()
-    }
-}
-
 impl<E> Clone for Bus<E> {
     fn clone(&self) -> Self {
         Bus {
@@ -536,193 +409,5 @@ impl<E> fmt::Debug for Bus<E> {
             .field("receivers", &state.entries.len())
             .field("closed", &state.closed)
             .finish()
-    }
-}
-
-/// The events of one or more topics, as a [`Stream`] of [`Delivery`].
-///
-/// Created by [`Bus::subscribe`]. Dropping it unsubscribes. The stream ends (yields `None`)
-/// once the bus is closed or dropped and everything queued has been delivered.
-pub struct Subscription<E> {
-    id: u64,
-    topics: Arc<[Topic]>,
-    queue: Arc<Queue<E>>,
-    bus: Weak<Shared<E>>,
-    /// Events taken from the queue with the one last delivered, in order, not yet handed out.
-    taken: VecDeque<(E, usize)>,
-    finished: bool,
-}
-
-impl<E> Subscription<E> {
-    /// The topics this subscription receives.
-    pub fn topics(&self) -> &[Topic] {
-        &self.topics
-    }
-
-    pub(crate) fn detach_parts(&self) -> (u64, Arc<Queue<E>>, Weak<Shared<E>>) {
-        (self.id, Arc::clone(&self.queue), Weak::clone(&self.bus))
-    }
-
-    /// What [`Stream::poll_next`] does, without pinning (for a listener's thread).
-    pub(crate) fn poll_next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<E>>> {
-        Pin::new(self).poll_next(cx)
-    }
-}
-
-// Nothing is pinned in place: the events a subscription holds are moved in and out.
-impl<E> Unpin for Subscription<E> {}
-
-impl<E> Stream for Subscription<E> {
-    type Item = Delivery<E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.finished {
-            return Poll::Ready(None);
-        }
-        // A removed listener is not called again, not even with what it had taken.
-        if this.queue.is_cancelled() {
-            this.taken.clear();
-        } else if let Some((event, _)) = this.taken.pop_front() {
-            return Poll::Ready(Some(Delivery::Event(event)));
-        }
-        let next = this.queue.poll_next(&mut this.taken, cx);
-        if let Poll::Ready(None) = next {
-            this.finished = true;
-        }
-        next
-    }
-}
-
-impl<E> FusedStream for Subscription<E> {
-    fn is_terminated(&self) -> bool {
-        self.finished || (self.taken.is_empty() && self.queue.is_finished())
-    }
-}
-
-impl<E> Drop for Subscription<E> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.bus.upgrade() {
-            shared.unregister(self.id);
-        }
-        // A publisher may still hold the queue until it next looks at the bus: what it pushes
-        // meanwhile is dropped at once, and what was queued goes now.
-        self.queue.cancel();
-    }
-}
-
-impl<E> fmt::Debug for Subscription<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription")
-            .field("topics", &self.topics)
-            .field("finished", &self.finished)
-            .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::{FutureExt, StreamExt};
-
-    fn topic(s: &str) -> Topic {
-        Topic::parse(s).unwrap()
-    }
-
-    #[test]
-    fn queue_memory_stays_within_capacity_whatever_the_publish_rate() {
-        let bus: Bus<u64> = Bus::with_capacity(8);
-        let mut sub = bus.subscribe(topic("traffic:*"));
-        for i in 0..10_000u64 {
-            bus.publish("traffic", Some("sent"), i);
-            assert!(sub.queue.len() <= 8);
-        }
-        assert_eq!(sub.queue.len(), 8);
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Lagged { missed: 9_992 }))
-        ));
-    }
-
-    #[test]
-    fn queue_bytes_stay_within_the_byte_bound_and_are_given_back_when_taken() {
-        let bus: Bus<Vec<u8>> = Bus::with_limits(1024, 10_000, Vec::len);
-        let mut sub = bus.subscribe(topic("traffic:*"));
-        for _ in 0..1_000 {
-            bus.publish("traffic", Some("received"), vec![0; 3_000]);
-            assert!(sub.queue.bytes() <= 10_000);
-        }
-        assert_eq!((sub.queue.len(), sub.queue.bytes()), (3, 9_000));
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Lagged { missed: 997 }))
-        ));
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Event(_)))
-        ));
-        // The two behind it were taken with it: the queue holds nothing, the stream two.
-        assert_eq!(
-            (sub.queue.len(), sub.queue.bytes(), sub.taken.len()),
-            (0, 0, 2)
-        );
-    }
-
-    #[test]
-    fn a_subscription_takes_a_batch_under_one_lock_and_the_queue_stays_bounded_meanwhile() {
-        let bus: Bus<u64> = Bus::with_capacity(4);
-        let mut sub = bus.subscribe(topic("a"));
-        for i in 0..3 {
-            bus.publish("a", None, i);
-        }
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Event(0)))
-        ));
-        assert_eq!((sub.queue.len(), sub.taken.len()), (0, 2));
-        // While it holds 1 and 2, the queue fills and drops its own oldest.
-        for i in 3..9 {
-            bus.publish("a", None, i);
-        }
-        let mut got = Vec::new();
-        while let Some(Some(delivery)) = sub.next().now_or_never() {
-            got.push(match delivery {
-                Delivery::Event(event) => format!("{event}"),
-                Delivery::Lagged { missed } => format!("lagged {missed}"),
-            });
-        }
-        assert_eq!(got, ["1", "2", "lagged 2", "5", "6", "7", "8"]);
-    }
-
-    #[test]
-    fn a_cancelled_queue_hands_out_nothing_it_had_taken() {
-        let bus: Bus<u64> = Bus::new();
-        let mut sub = bus.subscribe(topic("a"));
-        for i in 0..3 {
-            bus.publish("a", None, i);
-        }
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Event(0)))
-        ));
-        sub.queue.cancel();
-        assert!(matches!(sub.next().now_or_never(), Some(None)));
-        assert!(sub.is_terminated());
-    }
-
-    #[test]
-    fn is_terminated_tracks_close_and_drain() {
-        let bus: Bus<u64> = Bus::new();
-        let mut sub = bus.subscribe(topic("a"));
-        bus.publish("a", None, 1);
-        assert!(!sub.is_terminated());
-        bus.close();
-        assert!(!sub.is_terminated());
-        assert!(matches!(
-            sub.next().now_or_never(),
-            Some(Some(Delivery::Event(_)))
-        ));
-        assert!(sub.is_terminated());
-        assert!(matches!(sub.next().now_or_never(), Some(None)));
     }
 }

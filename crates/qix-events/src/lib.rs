@@ -60,10 +60,16 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod bus;
+mod delivery;
 mod listener;
+mod publisher;
 mod queue;
+mod subscription;
 mod topic;
 
-pub use bus::{Bus, Delivery, Publisher, Subscription, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
+pub use bus::{Bus, DEFAULT_CAPACITY, DEFAULT_MAX_BYTES};
+pub use delivery::Delivery;
 pub use listener::{ListenError, ListenerGuard};
+pub use publisher::Publisher;
+pub use subscription::Subscription;
 pub use topic::{Topic, TopicError};

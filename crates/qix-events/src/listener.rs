@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::bus::{Shared, Subscription};
+use crate::bus::Shared;
 use crate::queue::Queue;
+use crate::subscription::Subscription;
 use crate::Delivery;
 
 /// Why [`Bus::on`](crate::Bus::on) could not add a listener.
