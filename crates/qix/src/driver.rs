@@ -21,13 +21,13 @@ use qix_transport::{Connection, Frames, Incoming, Outgoing, Transport, Transport
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
-use tracing::field::Empty;
 
 use crate::event::Direction;
 use crate::events::Emitter;
 use crate::object::ObjectShared;
 use crate::session::StatusCell;
 use crate::shared::SharedResult;
+use crate::traces::Traces;
 use crate::wake::{Source, Wakeups};
 
 /// Frames written and not yet taken by the socket before the driver stops taking calls:
@@ -89,14 +89,6 @@ struct Conn {
     read_idle: bool,
 }
 
-/// A call or command a tracing subscriber wants to hear about: its span, and when the driver
-/// took it. Made only when its span is enabled, so untraced calls cost one interest check.
-struct Trace {
-    span: tracing::Span,
-    taken: std::time::Instant,
-    call: bool,
-}
-
 pub(crate) struct Driver {
     machine: Machine,
     transport: Arc<dyn Transport>,
@@ -114,7 +106,7 @@ pub(crate) struct Driver {
     connecting: Vec<(ConnId, ConnectFuture)>,
     waiters: FxHashMap<Waiter, oneshot::Sender<DriverReply>>,
     /// The traced calls and commands still waiting, by waiter.
-    traces: FxHashMap<Waiter, Trace>,
+    traces: Traces,
     emitter: Emitter,
     timer: Pin<Box<Sleep>>,
     /// The deadline `timer` is set to, when the machine has one.
@@ -150,7 +142,7 @@ impl Driver {
             conns: Vec::new(),
             connecting: Vec::new(),
             waiters: FxHashMap::default(),
-            traces: FxHashMap::default(),
+            traces: Traces::default(),
             emitter: Emitter::new(bus, object_limits),
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: None,
@@ -182,70 +174,19 @@ impl Driver {
             return; // the caller left before the call was taken: it is not made
         }
         self.waiters.insert(waiter, reply);
-        self.trace(waiter, &command);
+        // Both closures run only when a subscriber wants the span.
+        let (machine, now) = (&self.machine, &mut self.now);
+        let handle = || match &command {
+            Command::Call(call) => machine.object(call.object).map(|object| object.handle),
+            _ => None,
+        };
+        self.traces
+            .start(waiter, &command, handle, || *now.get_or_insert_with(clock));
         self.handle(Input::Command { waiter, command });
         // A call written is in the table now: its span gets the request id (Q-REQ-1).
-        if self.traces.is_empty() {
-            return;
-        }
-        if let Some(trace) = self.traces.get(&waiter).filter(|trace| trace.call) {
-            if let Some(id) = self.machine.request_id(waiter) {
-                trace.span.record("id", id);
-            }
-        }
-    }
-
-    /// Opens the span of a call (`qix::call`, debug) or a lifecycle command (debug), when a
-    /// subscriber wants it.
-    fn trace(&mut self, waiter: Waiter, command: &Command) {
-        let (span, call) = match command {
-            Command::Call(call) => (
-                tracing::debug_span!(
-                    target: "qix::call",
-                    "call",
-                    method = call.call.method(),
-                    handle = self.machine.object(call.object).map(|object| object.handle),
-                    id = Empty,
-                ),
-                true,
-            ),
-            Command::Open => (tracing::debug_span!("open"), false),
-            Command::Close { code, .. } => (tracing::debug_span!("close", code), false),
-            Command::Suspend { code, .. } => (tracing::debug_span!("suspend", code), false),
-            Command::Resume { only_if_attached } => {
-                (tracing::debug_span!("resume", only_if_attached), false)
-            }
-        };
-        if !span.is_disabled() {
-            let taken = self.now();
-            self.traces.insert(waiter, Trace { span, taken, call });
-        }
-    }
-
-    /// Ends the trace of `waiter`, if it has one, with its outcome.
-    fn end_trace(&mut self, waiter: Waiter, failure: Option<&Failure>, cancelled: bool) {
-        let Some(trace) = self.traces.remove(&waiter) else {
-            return;
-        };
-        let elapsed = self.now().saturating_duration_since(trace.taken);
-        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let span = &trace.span;
-        match (trace.call, failure) {
-            _ if cancelled => {
-                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "cancelled", "call cancelled: its caller left");
-            }
-            (true, None) => {
-                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "ok", "call answered");
-            }
-            (true, Some(failure)) => {
-                tracing::debug!(target: "qix::call", parent: span, elapsed_us, outcome = "error", error = %failure, "call failed");
-            }
-            (false, None) => {
-                tracing::debug!(parent: span, elapsed_us, outcome = "ok", "done");
-            }
-            (false, Some(failure)) => {
-                tracing::info!(parent: span, elapsed_us, outcome = "error", error = %failure, "failed");
-            }
+        if !self.traces.is_empty() {
+            let machine = &self.machine;
+            self.traces.record_id(waiter, || machine.request_id(waiter));
         }
     }
 
@@ -279,7 +220,8 @@ impl Driver {
                 Poll::Ready(Some(waiter)) => {
                     self.waiters.remove(&waiter);
                     if !self.traces.is_empty() {
-                        self.end_trace(waiter, None, true);
+                        let now = self.now();
+                        self.traces.end(waiter, None, true, now);
                     }
                     self.handle(Input::Cancel { waiter });
                     progress = true;
@@ -563,7 +505,8 @@ impl Driver {
                             Reply::Failed(failure) => Some(failure),
                             _ => None,
                         };
-                        self.end_trace(waiter, failure, false);
+                        let now = self.now();
+                        self.traces.end(waiter, failure, false, now);
                     }
                     let reply = match reply {
                         Reply::Opened(info) => DriverReply::Opened(self.emitter.object(info)),

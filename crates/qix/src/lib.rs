@@ -129,6 +129,7 @@ pub mod intercept;
 mod object;
 mod session;
 mod shared;
+mod traces;
 mod wake;
 
 pub use builder::SessionBuilder;
