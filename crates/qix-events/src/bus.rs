@@ -31,8 +31,10 @@ pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
 /// reckons them; topics are matched when an event is published, so only the queues of
 /// matching subscribers fill up. A subscription takes the event it delivers together with up
 /// to 63 queued behind it, under one lock, and hands those out before it asks its queue again:
-/// what it holds is at most `capacity` queued events plus fewer than 64 taken ones. When a queue is full the **oldest** queued events are dropped
-/// to make room (as tokio's `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
+/// what it holds is at most `capacity` queued events plus fewer than 64 taken ones.
+///
+/// When a queue is full the **oldest** queued events are dropped to make room (as tokio's
+/// `broadcast` does). The subscriber then receives [`Delivery::Lagged`] with the exact number
 /// dropped, at the place where they were, followed by the newer events it still holds. Every
 /// event a subscriber receives comes in publish order.
 ///

@@ -26,11 +26,12 @@ pub(crate) fn fan_out<'a, E: Clone + 'a>(
 /// Publishes the events of one `(kind, name)` on a [`Bus`](crate::Bus), made by
 /// [`Bus::publisher`](crate::Bus::publisher).
 ///
-/// It delivers exactly what [`Bus::publish_with`](crate::Bus::publish_with) would, in the same order relative to the
-/// bus's other publishes from the same thread; it only remembers which queues match, and asks
-/// the bus again when a subscriber or listener came or went. A subscriber added while a publish
-/// runs may or may not get that event, as with the bus. Like a [`Bus`](crate::Bus) handle, a publisher
-/// keeps the bus open: the bus closes by itself once every handle and every publisher is gone.
+/// It delivers exactly what [`Bus::publish_with`](crate::Bus::publish_with) would, in the
+/// same order relative to the bus's other publishes from the same thread; it only remembers
+/// which queues match, and asks the bus again when a subscriber or listener came or went. A
+/// subscriber added while a publish runs may or may not get that event, as with the bus. Like
+/// a [`Bus`](crate::Bus) handle, a publisher keeps the bus open: the bus closes by itself once
+/// every handle and every publisher is gone.
 pub struct Publisher<E> {
     shared: Arc<Shared<E>>,
     kind: Cow<'static, str>,

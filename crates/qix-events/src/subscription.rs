@@ -14,8 +14,9 @@ use crate::{Delivery, Topic};
 
 /// The events of one or more topics, as a [`Stream`] of [`Delivery`].
 ///
-/// Created by [`Bus::subscribe`](crate::Bus::subscribe). Dropping it unsubscribes. The stream ends (yields `None`)
-/// once the bus is closed or dropped and everything queued has been delivered.
+/// Created by [`Bus::subscribe`](crate::Bus::subscribe). Dropping it unsubscribes. The stream
+/// ends (yields `None`) once the bus is closed or dropped and everything queued has been
+/// delivered.
 pub struct Subscription<E> {
     id: u64,
     topics: Arc<[Topic]>,
