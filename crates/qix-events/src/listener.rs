@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::bus::Shared;
 use crate::queue::Queue;
-use crate::subscription::Subscription;
+use crate::subscription::{self, Subscription};
 use crate::Delivery;
 
 /// Why [`Bus::on`](crate::Bus::on) could not add a listener.
@@ -72,12 +72,8 @@ struct Detacher<E> {
 
 impl<E: Send> Detach for Detacher<E> {
     fn detach(&self) {
-        // Unregister now, so `is_listened` turns false at once, and empty the queue so the
-        // task stops without calling the listener with what was queued.
-        if let Some(shared) = self.bus.upgrade() {
-            shared.unregister(self.id);
-        }
-        self.queue.cancel();
+        // The listener's thread then stops without calling it with what was queued.
+        subscription::detach(&self.bus, self.id, &self.queue);
     }
 }
 
@@ -140,9 +136,8 @@ where
             }
         });
     if let Err(error) = spawned {
-        if let Some(shared) = bus.upgrade() {
-            shared.unregister(id);
-        }
+        // The subscription went with the closure; said again here, as it costs nothing.
+        subscription::detach(&bus, id, &queue);
         return Err(ListenError::Thread {
             reason: error.to_string(),
         });

@@ -90,14 +90,19 @@ impl<E> FusedStream for Subscription<E> {
     }
 }
 
+/// Takes a receiver off its bus: unregistered at once (so `is_listened` turns false), and its
+/// queue cancelled, since a publisher may still hold the queue until it next looks at the bus:
+/// what it pushes meanwhile is dropped at once, and what was queued goes now.
+pub(crate) fn detach<E>(bus: &Weak<Shared<E>>, id: u64, queue: &Queue<E>) {
+    if let Some(shared) = bus.upgrade() {
+        shared.unregister(id);
+    }
+    queue.cancel();
+}
+
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        if let Some(shared) = self.bus.upgrade() {
-            shared.unregister(self.id);
-        }
-        // A publisher may still hold the queue until it next looks at the bus: what it pushes
-        // meanwhile is dropped at once, and what was queued goes now.
-        self.queue.cancel();
+        detach(&self.bus, self.id, &self.queue);
     }
 }
 

@@ -65,7 +65,7 @@ pub use incoming::{
     decode, decode_shared, Changes, FrameError, Incoming, Json, Notification, RawJson, Response,
     ResponseBody,
 };
-pub use members::member;
+pub use members::{member, string};
 pub use request::{Params, Request, RESERVED_MEMBERS};
 pub use serde_json::value::RawValue;
 

@@ -108,6 +108,21 @@ pub fn member<'a>(text: &'a str, name: &str) -> Result<Option<&'a str>, DecodeEr
 
 /// `text[start..end]`; the scanner's offsets always fall on ASCII bytes, so this never fails,
 /// but a slip would be an error, not a panic.
+/// The text of a JSON string value (what [`member`] hands back for one), borrowed unless it
+/// holds escapes: `None` when `raw` is not exactly one JSON string.
+///
+/// ```
+/// assert_eq!(qix_rpc::string(r#""SESSION_CREATED""#).as_deref(), Some("SESSION_CREATED"));
+/// assert_eq!(qix_rpc::string(r#""\u0041""#).as_deref(), Some("A"));
+/// assert_eq!(qix_rpc::string("7"), None);
+/// ```
+pub fn string(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.starts_with('"') || string_end(raw.as_bytes(), 0).ok()? != raw.len() {
+        return None;
+    }
+    member_name(raw).ok()
+}
+
 // Inlined: twice per member, and the checks fold into the caller's.
 #[inline(always)]
 fn slice(text: &str, start: usize, end: usize) -> Result<&str, DecodeError> {

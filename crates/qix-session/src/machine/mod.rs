@@ -1,6 +1,5 @@
 //! The session state machine: every rule of docs/behaviour.md decided in one place.
 
-use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::mem;
 use std::time::{Duration, Instant};
@@ -549,13 +548,8 @@ fn read_session_state(params: &RawJson) -> SessionState {
     let Ok(Some(state)) = qix_rpc::member(params.get(), "qSessionState") else {
         return SessionState::Attached;
     };
-    // A JSON string; with escapes only serde_json knows what it says.
-    let state = match state.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(plain) if !plain.contains('\\') => Cow::Borrowed(plain),
-        _ => match serde_json::from_str::<String>(state) {
-            Ok(unescaped) => Cow::Owned(unescaped),
-            Err(_) => return SessionState::Attached,
-        },
+    let Some(state) = qix_rpc::string(state) else {
+        return SessionState::Attached;
     };
     match &*state {
         "SESSION_CREATED" => SessionState::Created,
