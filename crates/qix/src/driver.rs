@@ -176,10 +176,7 @@ impl Driver {
         self.waiters.insert(waiter, reply);
         // Both closures run only when a subscriber wants the span.
         let (machine, now) = (&self.machine, &mut self.now);
-        let handle = || match &command {
-            Command::Call(call) => machine.object(call.object).map(|object| object.handle),
-            _ => None,
-        };
+        let handle = |object| machine.object(object).map(|object| object.handle);
         self.traces
             .start(waiter, &command, handle, || *now.get_or_insert_with(clock));
         self.handle(Input::Command { waiter, command });

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use qix_rpc::RequestId;
-use qix_session::{Command, Failure, Waiter};
+use qix_session::{Command, Failure, ObjectKey, Waiter};
 use rustc_hash::FxHashMap;
 use tracing::field::Empty;
 
@@ -27,13 +27,13 @@ impl Traces {
     }
 
     /// Opens the span of a call (`qix::call`, debug) or a lifecycle command (debug), when a
-    /// subscriber wants it. `handle` is the handle of the call's object, `now` when it was
+    /// subscriber wants it. `handle` gives the handle of a call's object, `now` when it was
     /// taken.
     pub(crate) fn start(
         &mut self,
         waiter: Waiter,
         command: &Command,
-        handle: impl FnOnce() -> Option<i32>,
+        handle: impl FnOnce(ObjectKey) -> Option<i32>,
         now: impl FnOnce() -> Instant,
     ) {
         let (span, call) = match command {
@@ -42,7 +42,7 @@ impl Traces {
                     target: "qix::call",
                     "call",
                     method = call.call.method(),
-                    handle = handle(),
+                    handle = handle(call.object),
                     id = Empty,
                 ),
                 true,
